@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# longjob toolbox entrypoint (contract: DESIGN.md §4).
+#
+#   entrypoint.sh INTERPRETER SCRIPT [PARAMS...]       legacy form: each PARAMS string is split
+#                                                      on whitespace (never globbed or evaluated)
+#   entrypoint.sh INTERPRETER SCRIPT -- [ARGS...]      verbatim form: one argv entry per ARG
+#
+# Exit codes: the script's own exit code; 125 a secret reference could not be resolved;
+# 126 refused (interpreter not allowed, bad script path, usage); 127 script or interpreter
+# not found. Refused input never executes anything.
+set -uo pipefail
+
+# Scripts live beside this file, so the same entrypoint works in the image
+# (/usr/src/app/scripts) and on a workstation (container/scripts).
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P) || exit 126
+scripts_dir=${LONGJOB_SCRIPTS_DIR:-$here/scripts}
+
+die() { # code message
+    printf 'entrypoint: %s\n' "$2" >&2
+    exit "$1"
+}
+
+# Minimal JSON string encoder: log lines must stay parseable whatever a stage or
+# script name contains.
+json_str() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    s=${s//[$'\001'-$'\037']/?}
+    printf '"%s"' "$s"
+}
+
+now_ms() {
+    local t=${EPOCHREALTIME/[,.]/}
+    printf '%s' "$((t / 1000))"
+}
+
+[ "$#" -ge 2 ] || die 126 "usage: entrypoint.sh INTERPRETER SCRIPT [PARAMS...] | INTERPRETER SCRIPT -- [ARGS...]"
+interpreter=$1
+script=$2
+shift 2
+
+case "$interpreter" in
+    bash | sh | python | python3) ;;
+    *) die 126 "interpreter '$interpreter' is not allowed (allowed: bash, sh, python, python3)" ;;
+esac
+
+case "$script" in
+    "") die 126 "script name is empty" ;;
+    -*) die 126 "script '$script' must not start with '-'" ;;
+    /*) die 126 "script '$script' must be a relative path inside the scripts folder" ;;
+esac
+case "/$script/" in
+    */../*) die 126 "script '$script' must not contain '..'" ;;
+esac
+
+[ -d "$scripts_dir" ] || die 127 "scripts folder '$scripts_dir' not found"
+scripts_root=$(realpath -e -- "$scripts_dir") || die 127 "scripts folder '$scripts_dir' not found"
+[ -e "$scripts_dir/$script" ] || [ -L "$scripts_dir/$script" ] || die 127 "script '$script' not found in the scripts folder"
+script_path=$(realpath -e -- "$scripts_dir/$script" 2>/dev/null) || die 127 "script '$script' is a broken link"
+case "$script_path" in
+    "$scripts_root"/*) ;;
+    *) die 126 "script '$script' resolves outside the scripts folder" ;;
+esac
+[ -f "$script_path" ] || die 126 "script '$script' is not a regular file"
+
+interpreter_bin=$(command -v -- "$interpreter") ||
+    { [ "$interpreter" = python ] && interpreter_bin=$(command -v python3); } ||
+    die 127 "interpreter '$interpreter' not found on PATH"
+
+params=()
+if [ "${1-}" = "--" ]; then
+    shift
+    params=("$@")
+else
+    # The original toolbox passed one whitespace-separated string; read -a splits it
+    # without pathname expansion or any other shell evaluation.
+    for group in "$@"; do
+        words=()
+        IFS=$' \t\n' read -r -d '' -a words <<<"$group" || true
+        params+=("${words[@]}")
+    done
+fi
+
+# Resolve ssm:/... and secretsmanager:... references before the script starts. The helper
+# writes NAME\0VALUE\0 pairs so values may hold any character; values are never printed.
+refs=0
+while IFS='=' read -r name _; do
+    value=${!name-}
+    case "$value" in ssm:/* | secretsmanager:?*) refs=1 ;; esac
+done < <(compgen -e)
+if [ "$refs" = 1 ]; then
+    resolver_python=${LONGJOB_PYTHON:-$(command -v python3 || true)}
+    [ -n "$resolver_python" ] || die 125 "python3 is needed to resolve secret references"
+    pairs=()
+    mapfile -d '' -t pairs < <("$resolver_python" "$here/lib/resolve_secrets.py")
+    wait "$!" || die 125 "secret references could not be resolved; the script was not started"
+    for ((i = 0; i + 1 < ${#pairs[@]}; i += 2)); do
+        export "${pairs[i]}=${pairs[i + 1]}"
+    done
+    unset pairs
+fi
+
+stage=${LONGJOB_STAGE:-}
+attempt=${LONGJOB_ATTEMPT:-1}
+case "$attempt" in '' | *[!0-9]*) attempt=1 ;; esac
+rel_script=${script_path#"$scripts_root"/}
+started=$(now_ms)
+printf '{"longjob":"start","stage":%s,"attempt":%s,"interpreter":%s,"script":%s,"params":%s}\n' \
+    "$(json_str "$stage")" "$attempt" "$(json_str "$interpreter")" "$(json_str "$rel_script")" \
+    "${#params[@]}" >&2
+
+# The script runs in its own session so that a forwarded signal reaches its whole process
+# group (a pipeline such as pg_dump | gzip | aws), as a terminal's Ctrl-C would.
+setsid_bin=$(command -v setsid || true)
+(
+    trap - INT QUIT TERM
+    if [ -n "$setsid_bin" ]; then
+        exec "$setsid_bin" "$interpreter_bin" "$script_path" "${params[@]}"
+    fi
+    exec "$interpreter_bin" "$script_path" "${params[@]}"
+) <&0 &
+child=$!
+
+forward() {
+    local sig=$1
+    if [ -n "$setsid_bin" ]; then
+        kill -s "$sig" -- "-$child" 2>/dev/null || kill -s "$sig" "$child" 2>/dev/null
+    else
+        kill -s "$sig" "$child" 2>/dev/null
+    fi
+}
+trap 'forward TERM' TERM
+trap 'forward INT' INT
+trap 'forward HUP' HUP
+
+# wait returns early (status > 128) when a trapped signal arrives: keep waiting for the
+# child, then collect its status in case it exited between the two checks.
+rc=0
+while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    rc=$?
+done
+wait "$child" 2>/dev/null
+last=$?
+[ "$last" -ne 127 ] && rc=$last
+
+elapsed=$(($(now_ms) - started))
+printf '{"longjob":"end","stage":%s,"attempt":%s,"script":%s,"exitCode":%s,"durationMs":%s}\n' \
+    "$(json_str "$stage")" "$attempt" "$(json_str "$rel_script")" "$rc" "$elapsed" >&2
+exit "$rc"

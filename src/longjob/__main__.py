@@ -1,0 +1,3 @@
+from longjob.cli import main
+
+main()
