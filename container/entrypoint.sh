@@ -125,6 +125,7 @@ setsid_bin=$(command -v setsid || true)
 ) <&0 &
 child=$!
 
+# shellcheck disable=SC2329 # invoked by the traps below
 forward() {
     local sig=$1
     if [ -n "$setsid_bin" ]; then

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 EXIT_UNRESOLVED = 125
 SSM_PREFIX = "ssm:"
@@ -28,7 +29,7 @@ def references(environ: dict[str, str]) -> dict[str, str]:
     }
 
 
-def resolve(reference: str, ssm, secretsmanager) -> str:
+def resolve(reference: str, ssm: Any, secretsmanager: Any) -> str:
     if reference.startswith(SSM_PREFIX):
         name = reference[len(SSM_PREFIX) :]
         return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]

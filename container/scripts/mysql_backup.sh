@@ -2,7 +2,7 @@
 # Back up one MariaDB/MySQL database to S3: a consistent mysqldump, gzip-compressed and
 # streamed to S3 without touching local disk, with a SHA-256 sidecar object.
 set -euo pipefail
-# shellcheck source=../lib/backup.sh
+# shellcheck source=SCRIPTDIR/../lib/backup.sh
 source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/backup.sh"
 
 usage() {

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 SIDECAR_SUFFIX = ".sha256"
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys per call
@@ -66,11 +67,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.older_than_days < 0:
         parser.error("--older-than-days must be 0 or more")
     if args.now is not None and args.now.tzinfo is None:
-        args.now = args.now.replace(tzinfo=timezone.utc)
+        args.now = args.now.replace(tzinfo=UTC)
     return args
 
 
-def list_backups(s3, bucket: str, prefix: str) -> list[Backup]:
+def list_backups(s3: Any, bucket: str, prefix: str) -> list[Backup]:
     """Backups under prefix, newest first, each with its sidecar keys."""
     objects: dict[str, dict] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -98,7 +99,7 @@ def select_for_deletion(
     return [b for b in backups[keep:] if b.last_modified < cutoff]
 
 
-def delete(s3, bucket: str, keys: list[str]) -> list[str]:
+def delete(s3: Any, bucket: str, keys: list[str]) -> list[str]:
     """Delete keys in batches; returns the keys S3 reported as not deleted."""
     errors: list[str] = []
     for start in range(0, len(keys), DELETE_BATCH):
@@ -106,17 +107,19 @@ def delete(s3, bucket: str, keys: list[str]) -> list[str]:
         response = s3.delete_objects(
             Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
         )
-        errors.extend(f"{e['Key']}: {e.get('Message', e.get('Code'))}" for e in response.get("Errors", []))
+        errors.extend(
+            f"{e['Key']}: {e.get('Message', e.get('Code'))}" for e in response.get("Errors", [])
+        )
     return errors
 
 
-def main(argv: list[str] | None = None, s3=None) -> int:
+def main(argv: list[str] | None = None, s3: Any = None) -> int:
     args = parse_args(argv)
     if s3 is None:
         import boto3
 
         s3 = boto3.client("s3")
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or datetime.now(UTC)
     backups = list_backups(s3, args.bucket, args.prefix)
     doomed = select_for_deletion(backups, now, timedelta(days=args.older_than_days), args.keep)
     verb = "would delete" if args.dry_run else "delete"

@@ -18,7 +18,7 @@ ENTRYPOINT = ROOT / "container" / "entrypoint.sh"
 HELLO = "Hello World From a Container\n2 parameters passed\n"
 
 # Prints its argv as JSON, so a test sees exactly what reached the script.
-ARGV_SCRIPT = 'import json, sys\nprint(json.dumps(sys.argv[1:]))\n'
+ARGV_SCRIPT = "import json, sys\nprint(json.dumps(sys.argv[1:]))\n"
 
 
 def base_env() -> dict[str, str]:
@@ -48,7 +48,7 @@ def events(stderr: str) -> list[dict]:
 # --- the original toolbox calls -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("interpreter, script", [("python", "test.py"), ("bash", "test.sh")])
+@pytest.mark.parametrize(("interpreter", "script"), [("python", "test.py"), ("bash", "test.sh")])
 def test_original_calls_print_the_original_output(interpreter: str, script: str) -> None:
     result = run(ENTRYPOINT, interpreter, script, "param1 param2")
     assert result.returncode == 0
@@ -100,7 +100,7 @@ def test_parameters_are_never_interpreted_by_a_shell(
 
 
 @pytest.mark.parametrize(
-    "name, body, code",
+    ("name", "body", "code"),
     [
         ("fail.sh", "echo partial\nexit 42\n", 42),
         ("fail.py", "import sys\nsys.exit(3)\n", 3),
@@ -131,7 +131,9 @@ def test_start_and_end_lines_mark_the_stage_on_stderr(toolbox: Path) -> None:
         "script": "fail.sh",
         "params": 2,
     }
-    assert end["longjob"] == "end" and end["exitCode"] == 5 and end["attempt"] == 2
+    assert end["longjob"] == "end"
+    assert end["exitCode"] == 5
+    assert end["attempt"] == 2
     assert 150 <= end["durationMs"] < 5000
 
 
@@ -159,9 +161,7 @@ def test_stdin_reaches_the_script(toolbox: Path) -> None:
 # --- signals --------------------------------------------------------------------------------
 
 
-def start_and_wait_ready(
-    entrypoint: Path, ready: Path, *args: str
-) -> subprocess.Popen[str]:
+def start_and_wait_ready(entrypoint: Path, ready: Path, *args: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [str(entrypoint), *args],
         stdout=subprocess.PIPE,
@@ -193,7 +193,7 @@ def test_sigterm_reaches_a_script_that_cleans_up_and_chooses_its_code(
 ) -> None:
     ready = tmp_path / "ready"
     (toolbox / "scripts" / "trap.sh").write_text(
-        'trap \'echo "cleaning up"; exit 7\' TERM\n'
+        "trap 'echo \"cleaning up\"; exit 7' TERM\n"
         f"touch {ready}\n"
         "while true; do sleep 0.05; done\n"
     )
@@ -223,8 +223,7 @@ def test_sigterm_stops_the_whole_pipeline_of_a_script(toolbox: Path, tmp_path: P
     ready = tmp_path / "ready"
     pids = tmp_path / "pids"
     (toolbox / "scripts" / "pipe.sh").write_text(
-        f"sleep 300 | sleep 301 &\njobs -p > {pids}\npgrep -P $$ > {pids}\n"
-        f"touch {ready}\nwait\n"
+        f"sleep 300 | sleep 301 &\njobs -p > {pids}\npgrep -P $$ > {pids}\ntouch {ready}\nwait\n"
     )
     proc = start_and_wait_ready(toolbox / "entrypoint.sh", ready, "bash", "pipe.sh")
     children = [int(p) for p in pids.read_text().split()]
@@ -279,7 +278,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize("interpreter, script, code, message", REFUSED)
+@pytest.mark.parametrize(("interpreter", "script", "code", "message"), REFUSED)
 def test_refused_input_executes_nothing(
     marker_toolbox: tuple[Path, Path], interpreter: str, script: str, code: int, message: str
 ) -> None:
@@ -390,4 +389,3 @@ def test_no_python_needed_without_references() -> None:
     # The original calls must not depend on boto3 being importable.
     env = base_env() | {"LONGJOB_PYTHON": "/nonexistent/python"}
     assert run(ENTRYPOINT, "bash", "test.sh", "a b", env=env).stdout == HELLO
-

@@ -1,0 +1,155 @@
+"""The toolbox image, built with Podman from a locally made Debian base and run for real.
+
+Skipped, with the reason shown, only where Podman cannot be installed; CI sets
+LONGJOB_REQUIRE_IMAGE=1 so that a missing Podman fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.container.test_pg_scripts import psql, scratch_databases
+
+pytestmark = pytest.mark.image
+
+TAG = "localhost/longjob-toolbox:test"
+STATE = Path(
+    os.environ.get("LONGJOB_PODMAN_ROOT")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longjob" / "podman"
+)
+PODMAN = ["podman", "--root", str(STATE / "storage"), "--runroot", str(STATE / "run")]
+
+
+def podman_run_flags() -> list[str]:
+    # Flags this machine needs (shared notes, containers.md): runc instead of crun, and
+    # ulimits that do not exceed the hard limits the sandbox grants.
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return [
+        "--runtime",
+        "runc",
+        "--network=host",
+        "--ulimit",
+        f"nofile={nofile}:{nofile}",
+        "--ulimit",
+        "nproc=32768:32768",
+    ]
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
+    if missing:
+        reason = f"toolbox image not built: {', '.join(missing)} not installed"
+        if os.environ.get("LONGJOB_REQUIRE_IMAGE") == "1":
+            pytest.fail(reason + " (LONGJOB_REQUIRE_IMAGE=1)")
+        pytest.skip(reason)
+    build = subprocess.run(
+        [str(ROOT / "tools" / "build-image.sh"), TAG], capture_output=True, text=True, check=False
+    )
+    assert build.returncode == 0, build.stderr
+    print(build.stdout)
+    return TAG
+
+
+def run_in_image(
+    image: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env_flags = [f for k, v in (env or {}).items() for f in ("-e", f"{k}={v}")]
+    return subprocess.run(
+        [*PODMAN, "run", "--rm", *podman_run_flags(), *env_flags, image, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("interpreter", "script"), [("python", "test.py"), ("bash", "test.sh")])
+def test_original_calls_match_the_workstation_output(
+    image: str, interpreter: str, script: str
+) -> None:
+    inside = run_in_image(image, interpreter, script, "param1 param2")
+    outside = subprocess.run(
+        [str(ROOT / "container" / "entrypoint.sh"), interpreter, script, "param1 param2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert inside.returncode == outside.returncode == 0
+    assert inside.stdout == outside.stdout == "Hello World From a Container\n2 parameters passed\n"
+
+
+def test_runs_as_a_non_root_user(image: str) -> None:
+    result = subprocess.run(
+        [*PODMAN, "image", "inspect", "--format", "{{.Config.User}} {{.Config.WorkingDir}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["10001:10001", "/usr/src/app"]
+
+
+def test_script_failure_is_the_container_exit_code(image: str) -> None:
+    result = run_in_image(image, "bash", "pg_backup.sh", "--", "--no-such-flag")
+    assert result.returncode == 2
+    assert "unknown argument '--no-such-flag'" in result.stderr
+
+
+def test_refusals_inside_the_image(image: str) -> None:
+    assert run_in_image(image, "perl", "test.sh").returncode == 126
+    assert run_in_image(image, "bash", "../entrypoint.sh").returncode == 126
+    assert run_in_image(image, "bash", "nope.sh").returncode == 127
+
+
+def test_backup_and_restore_check_from_the_image(
+    image: str, aws_env, aws_session, moto_endpoint, s3, bucket
+) -> None:
+    """The image's own clients (pg_dump 15, aws, boto3) against the real server and S3."""
+    name = f"longjob_img_{uuid.uuid4().hex[:8]}"
+    psql(f"CREATE DATABASE {name}")
+    try:
+        psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10);", database=name)
+        secret = f"/longjob/test/{uuid.uuid4().hex[:8]}/pg"
+        aws_session.client("ssm", endpoint_url=moto_endpoint).put_parameter(
+            Name=secret, Value="unused-with-trust-auth", Type="SecureString"
+        )
+        env = {
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PGHOST": "127.0.0.1",
+            "PGUSER": "root",
+            "PGPASSWORD": f"ssm:{secret}",
+            "BUCKET": bucket,
+            "LONGJOB_STAGE": "backup",
+        }
+        backup = run_in_image(image, "bash", "pg_backup.sh", "--", "--database", name, env=env)
+        assert backup.returncode == 0, backup.stderr
+        assert "unused-with-trust-auth" not in backup.stdout + backup.stderr
+        assert '"stage":"backup"' in backup.stderr
+        before = scratch_databases()
+        check = run_in_image(
+            image,
+            "bash",
+            "pg_restore_check.sh",
+            "--",
+            "--database",
+            name,
+            "--query",
+            "SELECT count(*) FROM t",
+            env=env,
+        )
+        assert check.returncode == 0, check.stderr
+        assert "sanity query ok (10)" in check.stdout
+        assert scratch_databases() == before
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
