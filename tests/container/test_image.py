@@ -44,7 +44,7 @@ def podman_run_flags() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def image() -> str:
+def image(pytestconfig: pytest.Config) -> str:
     missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
     if missing:
         reason = f"toolbox image not built: {', '.join(missing)} not installed"
@@ -55,7 +55,9 @@ def image() -> str:
         [str(ROOT / "tools" / "build-image.sh"), TAG], capture_output=True, text=True, check=False
     )
     assert build.returncode == 0, build.stderr
-    print(build.stdout)
+    # The build time and image size belong in the CI log, so bypass output capturing.
+    with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print("\n" + build.stdout.strip())
     return TAG
 
 
