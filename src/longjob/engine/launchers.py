@@ -1,0 +1,177 @@
+"""How a local task is started and stopped: as a child process, or in a container."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import psutil
+
+from longjob.containers import DEFAULT_IMAGE, engine_command, run_flags
+from longjob.engine.exceptions import RuntimeUnavailable
+
+if TYPE_CHECKING:
+    from longjob.engine.task_runtime import TaskRecord
+
+# Every process of a task carries this variable, inherited by all its descendants, so the
+# runtime can find them all again even after they were re-parented (a container's PID 1
+# exiting takes its whole container with it; a process tree does not do that by itself).
+TASK_MARKER = "LONGJOB_LOCAL_TASK_ID"
+
+
+class Launcher(Protocol):
+    name: str
+
+    def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]: ...
+
+    def terminate(self, record: TaskRecord) -> None:
+        """Ask the task to stop (SIGTERM to the entrypoint, as ECS sends it)."""
+
+    def kill(self, record: TaskRecord) -> None:
+        """Stop the task now (SIGKILL), every process of it."""
+
+    def reap(self, record: TaskRecord) -> None:
+        """The entrypoint has exited: end whatever it left behind."""
+
+
+def default_command(project: Path) -> list[str]:
+    """The image's CMD, used when a task has no command override."""
+    dockerfile = project / "container" / "Dockerfile"
+    if dockerfile.exists():
+        match = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile.read_text(), re.MULTILINE)
+        if match:
+            return list(json.loads(match.group(1)))
+    return []
+
+
+class ProcessLauncher:
+    """Runs ``container/entrypoint.sh`` of the project as a child process."""
+
+    name = "process"
+
+    def __init__(self, project: Path) -> None:
+        self.project = project.resolve()
+        self.entrypoint = self.project / "container" / "entrypoint.sh"
+        if not self.entrypoint.is_file():
+            raise RuntimeUnavailable(
+                f"{self.entrypoint} not found: run from a longjob project or pass --project"
+            )
+        self._default_command = default_command(project)
+
+    def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        command = record.command or self._default_command
+        env = dict(env)
+        env[TASK_MARKER] = record.task_arn
+        # The interpreter the engine runs under has boto3: scripts' `python` should too.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        return subprocess.Popen(
+            [str(self.entrypoint), *command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.project / "container",
+            start_new_session=True,
+        )
+
+    def terminate(self, record: TaskRecord) -> None:
+        if record.process is not None and record.process.poll() is None:
+            record.process.send_signal(signal.SIGTERM)
+
+    def kill(self, record: TaskRecord) -> None:
+        for process in self._processes_of(record):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+    reap = kill
+
+    @staticmethod
+    def _processes_of(record: TaskRecord) -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if process.environ().get(TASK_MARKER) == record.task_arn:
+                    found.append(process)
+            except psutil.Error:
+                continue
+        return found
+
+
+class ContainerLauncher:
+    """Runs the toolbox image with Podman or Docker."""
+
+    def __init__(self, engine: str, image: str = DEFAULT_IMAGE) -> None:
+        self.name = engine
+        self.image = image
+        if not shutil.which(engine):
+            raise RuntimeUnavailable(f"--runtime {engine}: '{engine}' is not installed")
+        probe = subprocess.run(
+            [*engine_command(engine), "image", "inspect", image],
+            capture_output=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise RuntimeUnavailable(
+                f"--runtime {engine}: image {image} not found (build it with `make image`)"
+            )
+
+    @staticmethod
+    def container_name(record: TaskRecord) -> str:
+        return "longjob-" + record.task_arn.rsplit("/", 1)[-1]
+
+    def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        # Values travel in the client's environment (-e NAME), never on its command line.
+        names = [name for name in record.environment] + [
+            name for name in env if name.startswith("AWS_") or name.startswith("LONGJOB_")
+        ]
+        env_flags = [flag for name in dict.fromkeys(names) for flag in ("-e", name)]
+        return subprocess.Popen(
+            [
+                *engine_command(self.name),
+                "run",
+                "--rm",
+                "--name",
+                self.container_name(record),
+                *run_flags(self.name),
+                *env_flags,
+                self.image,
+                *record.command,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+    def _signal(self, record: TaskRecord, sig: str) -> None:
+        subprocess.run(
+            [*engine_command(self.name), "kill", "--signal", sig, self.container_name(record)],
+            capture_output=True,
+            check=False,
+        )
+
+    def terminate(self, record: TaskRecord) -> None:
+        self._signal(record, "TERM")
+
+    def kill(self, record: TaskRecord) -> None:
+        self._signal(record, "KILL")
+
+    def reap(self, record: TaskRecord) -> None:
+        """The engine removes the container with its PID 1; nothing is left behind."""
+
+
+def make_launcher(runtime: str, project: Path, image: str = DEFAULT_IMAGE) -> Launcher:
+    if runtime == "process":
+        return ProcessLauncher(project)
+    if runtime in {"podman", "docker"}:
+        return ContainerLauncher(runtime, image)
+    raise RuntimeUnavailable(f"unknown runtime {runtime!r} (process, podman or docker)")

@@ -1,0 +1,280 @@
+"""Runs a Step Functions definition for real on this machine.
+
+The ASL is interpreted by moto's Step Functions engine (a port of LocalStack's), executed,
+not mocked. ECS tasks run on the local task runtime; Lambda and SNS calls are answered
+in-process; everything else the workflow or the tasks' scripts call reaches moto, in this
+process and through an embedded endpoint on 127.0.0.1 that scripts find in
+``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from longjob.engine import ecs_state, jsonata_evaluator
+from longjob.engine.exceptions import InvalidDefinition, InvalidInput
+from longjob.engine.launchers import Launcher
+from longjob.engine.service_hooks import Notification, ServiceHooks
+from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord
+
+REGION = "us-east-1"
+ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
+
+
+@dataclass
+class TaskSummary:
+    label: str
+    state: str
+    attempt: int
+    task_arn: str
+    exit_code: int | None
+    stop_code: str | None
+    started_at: float | None
+    stopped_at: float | None
+    log_file: str
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    execution_name: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    history: list[dict[str, Any]]
+    tasks: list[TaskSummary] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    log_dir: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def substitute(definition: str, substitutions: dict[str, str]) -> str:
+    """Fills ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions does.
+
+    A placeholder without a value is an error here: deployed, it would reach the
+    state machine as literal text and fail at run time."""
+    missing = sorted(set(_SUBSTITUTION.findall(definition)) - set(substitutions))
+    if missing:
+        raise InvalidInput(
+            "no value for definition substitution(s) "
+            + ", ".join("${" + name + "}" for name in missing)
+            + " (pass --sub NAME=VALUE)"
+        )
+    return _SUBSTITUTION.sub(lambda m: substitutions[m.group(1)], definition)
+
+
+def parse_definition(text: str) -> str:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidDefinition(f"definition is not JSON: {error}") from None
+    if not isinstance(document, dict) or "States" not in document or "StartAt" not in document:
+        raise InvalidDefinition("definition must be a JSON object with StartAt and States")
+    return json.dumps(document)
+
+
+class LocalEngine:
+    """One embedded AWS (moto in-process + server), one task runtime, many executions."""
+
+    def __init__(
+        self,
+        project: Path,
+        launcher: Launcher,
+        functions: dict[str, str] | None = None,
+        run_root: Path | None = None,
+        stop_timeout: float = 30.0,
+        on_line: LineSink | None = None,
+    ) -> None:
+        self.project = project.resolve()
+        self.launcher = launcher
+        self.functions = functions or {}
+        self.run_root = run_root or project / ".longjob" / "runs"
+        self.stop_timeout = stop_timeout
+        self.on_line = on_line
+        self._stack = contextlib.ExitStack()
+        self.endpoint = ""
+        self.runtime: LocalTaskRuntime | None = None
+        self.hooks: ServiceHooks | None = None
+        self._pending_faults: list[tuple[str, int]] = []
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> LocalEngine:
+        # moto logs every caught state failure with a full dump of the state at WARNING;
+        # the failure itself is in the execution history.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        jsonata_evaluator.install()
+        ecs_state.install()
+        # Keep the user's real AWS settings away from the embedded AWS and the tasks.
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+        self._stack.callback(os.environ.update, saved)
+        os.environ.update(FAKE_CREDENTIALS, AWS_DEFAULT_REGION=REGION)
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        )
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        host, port = server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.hooks = self._stack.enter_context(ServiceHooks(self.functions, self.project, REGION))
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def aws_client(self, service: str) -> Any:
+        """A client of the embedded AWS (same state the tasks and the workflow see)."""
+        return boto3.client(service, region_name=REGION)
+
+    def task_environment(self) -> dict[str, str]:
+        """The base environment of every task: this one, minus real AWS settings, plus the
+        embedded endpoint and fake credentials."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LONGJOB_"))}
+        env.update(
+            FAKE_CREDENTIALS,
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+        )
+        return env
+
+    def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
+        """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
+        (ECS.AmazonECSException) or ``failures`` (AmazonECS.Unknown)."""
+        self._pending_faults.append((kind, count))
+
+    # --- one execution ------------------------------------------------------------------
+
+    def run(
+        self,
+        definition: str,
+        execution_input: Any,
+        substitutions: dict[str, str] | None = None,
+        name: str | None = None,
+        on_started: Callable[[str], None] | None = None,
+    ) -> RunResult:
+        text = parse_definition(substitute(definition, substitutions or {}))
+        execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        log_dir = self.run_root / execution_name
+        runtime = LocalTaskRuntime(
+            launcher=self.launcher,
+            log_root=log_dir,
+            base_env=self.task_environment(),
+            region=REGION,
+            stop_timeout=self.stop_timeout,
+            on_line=self.on_line,
+        )
+        for kind, count in self._pending_faults:
+            runtime.inject_faults(kind, count)
+        self._pending_faults.clear()
+        self.runtime = runtime
+        ecs_state.set_runtime(runtime)
+
+        machine_arn = self._create_state_machine(text)
+        try:
+            started = self.sfn.start_execution(
+                stateMachineArn=machine_arn,
+                name=execution_name,
+                input=json.dumps(execution_input),
+            )
+            arn = started["executionArn"]
+            if on_started is not None:
+                on_started(arn)
+            try:
+                description = self._wait(arn)
+            except KeyboardInterrupt:
+                self.sfn.stop_execution(executionArn=arn, cause="Interrupted (Ctrl-C)")
+                description = self._wait(arn)
+        finally:
+            runtime.shutdown()
+            ecs_state.set_runtime(None)
+        return RunResult(
+            execution_arn=arn,
+            execution_name=execution_name,
+            status=description["status"],
+            output=json.loads(description["output"]) if description.get("output") else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            history=self._history(arn),
+            tasks=[self._summary(t) for t in runtime.tasks.values()],
+            notifications=list(self.hooks.notifications) if self.hooks else [],
+            log_dir=str(log_dir),
+        )
+
+    def _create_state_machine(self, text: str) -> str:
+        # The ASL parser reports syntax errors on stderr as well as in the exception.
+        with contextlib.redirect_stderr(io.StringIO()):
+            try:
+                return self.sfn.create_state_machine(
+                    name=f"local-{uuid.uuid4().hex[:12]}", definition=text, roleArn=ROLE_ARN
+                )["stateMachineArn"]
+            except ClientError as error:
+                raise InvalidDefinition(
+                    f"definition refused: {error.response['Error'].get('Message') or error}"
+                ) from None
+
+    def _wait(self, arn: str) -> dict[str, Any]:
+        while True:
+            description = self.sfn.describe_execution(executionArn=arn)
+            if description["status"] in ENDED:
+                return description
+            time.sleep(0.01)
+
+    def _history(self, arn: str) -> list[dict[str, Any]]:
+        events = []
+        paginator = self.sfn.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=arn):
+            for event in page["events"]:
+                item: dict[str, Any] = {"id": event["id"], "type": event["type"]}
+                for key, details in event.items():
+                    if not key.endswith("EventDetails") or not isinstance(details, dict):
+                        continue
+                    if "name" in details:
+                        item["name"] = details["name"]
+                    for field_name in ("error", "cause", "resource", "resourceType"):
+                        if field_name in details:
+                            item[field_name] = details[field_name]
+                events.append(item)
+        return events
+
+    @staticmethod
+    def _summary(record: TaskRecord) -> TaskSummary:
+        return TaskSummary(
+            label=record.label,
+            state=record.context.state_name,
+            attempt=record.context.attempt,
+            task_arn=record.task_arn,
+            exit_code=record.exit_code,
+            stop_code=record.stop_code,
+            started_at=record.started_at,
+            stopped_at=record.stopped_at,
+            log_file=str(record.log_path),
+        )

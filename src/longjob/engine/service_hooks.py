@@ -1,0 +1,176 @@
+"""Lambda and SNS calls of the engine, answered in-process.
+
+moto's engine makes its service calls with ``boto3.client(...)`` on boto3's default session,
+so botocore event handlers registered there see them: ``before-parameter-build`` keeps the
+call's parameters, ``before-call`` answers it and the request never leaves the process.
+Lambda tasks run the project's handler code (moto would need Docker); SNS messages are
+captured for the caller to show.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import json
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+
+ACCOUNT = "123456789012"
+_PARAMS_KEY = "longjob_api_params"
+
+
+def function_name(name_or_arn: str) -> str:
+    """``my-fn``, ``arn:aws:lambda:r:a:function:my-fn[:alias]``, ``a:function:my-fn``: ``my-fn``."""
+    parts = name_or_arn.split(":")
+    if "function" in parts:
+        return parts[parts.index("function") + 1]
+    return name_or_arn
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object handlers commonly use."""
+
+    function_name: str
+    aws_request_id: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.time() + 900)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+def load_handler(spec: str, project: Path) -> Callable[[Any, Any], Any]:
+    """``package.module:function`` or ``path/to/app.py:function`` (relative to project)."""
+    target, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ValueError(f"handler {spec!r} must be 'module:function' or 'file.py:function'")
+    if target.endswith(".py"):
+        path = (project / target).resolve()
+        # Every SAM function is an `app.py`: a per-path module name keeps them apart.
+        module_name = "longjob_local_fn_" + uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex
+        module = sys.modules.get(module_name)
+        if module is None:
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise ValueError(f"cannot load handler file {path}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    return getattr(module, attribute)
+
+
+@dataclass
+class Notification:
+    topic_arn: str
+    subject: str | None
+    message: str
+    attributes: dict[str, Any]
+
+
+class ServiceHooks:
+    """Registers the Lambda and SNS handlers on boto3's default session."""
+
+    def __init__(self, functions: dict[str, str], project: Path, region: str) -> None:
+        self.functions = {function_name(k): v for k, v in functions.items()}
+        self.project = project
+        self.region = region
+        self.notifications: list[Notification] = []
+        self._lock = threading.Lock()
+        self._events = boto3._get_default_session().events
+        self._handlers = [
+            ("before-parameter-build.lambda.Invoke", self._keep_params),
+            ("before-parameter-build.sns.Publish", self._keep_params),
+            ("before-call.lambda.Invoke", self._invoke),
+            ("before-call.sns.Publish", self._publish),
+        ]
+
+    def __enter__(self) -> ServiceHooks:
+        for event, handler in self._handlers:
+            self._events.register(event, handler, unique_id=f"longjob-{event}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for event, _handler in self._handlers:
+            self._events.unregister(event, unique_id=f"longjob-{event}")
+
+    @staticmethod
+    def _keep_params(params: dict, context: dict, **_: Any) -> None:
+        context[_PARAMS_KEY] = dict(params)
+
+    @staticmethod
+    def _response(parsed: dict) -> tuple[AWSResponse, dict]:
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": "local"})
+        return AWSResponse("http://longjob.local", 200, {}, None), parsed
+
+    def _invoke(self, context: dict, **_: Any) -> tuple[AWSResponse, dict]:
+        params = context[_PARAMS_KEY]
+        name = function_name(params["FunctionName"])
+        spec = self.functions.get(name)
+        if spec is None:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ResourceNotFoundException",
+                        "Message": f"Function not found: {params['FunctionName']}",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": "local"},
+                },
+                "Invoke",
+            )
+        raw = params.get("Payload") or b"{}"
+        event = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        request_id = str(uuid.uuid4())
+        lambda_context = LambdaContext(
+            function_name=name,
+            aws_request_id=request_id,
+            invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}",
+        )
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        try:
+            result = load_handler(spec, self.project)(event, lambda_context)
+            body = json.dumps(result).encode()
+        except Exception as error:  # noqa: BLE001 - reported as the Lambda runtime does
+            parsed["FunctionError"] = "Unhandled"
+            body = json.dumps(
+                {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_tb(error.__traceback__),
+                }
+            ).encode()
+        parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
+        return self._response(parsed)
+
+    def _publish(self, context: dict, **_: Any) -> tuple[AWSResponse, dict]:
+        params = context[_PARAMS_KEY]
+        with self._lock:
+            self.notifications.append(
+                Notification(
+                    topic_arn=params.get("TopicArn") or params.get("TargetArn", ""),
+                    subject=params.get("Subject"),
+                    message=params["Message"],
+                    attributes=params.get("MessageAttributes", {}),
+                )
+            )
+        return self._response({"MessageId": str(uuid.uuid4())})

@@ -1,0 +1,324 @@
+"""The local ECS task runtime: runs RunTask requests as real processes or containers.
+
+It speaks botocore's ECS shapes (camelCase request and task description), so the state
+machine integration can recase both sides with botocore's own service model. A task is the
+toolbox entrypoint run with the container override's command and environment, either as
+a child process of ``container/entrypoint.sh`` or inside the image with Podman/Docker.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longjob.engine.exceptions import EcsApiError, RunTaskFailures
+from longjob.engine.launchers import Launcher
+
+ACCOUNT = "123456789012"
+CONTAINER_NAME = "toolbox"
+ESSENTIAL_EXITED = "EssentialContainerExited"
+USER_INITIATED = "UserInitiated"
+
+LineSink = Callable[["TaskRecord", str], None]
+
+
+def epoch_ms(moment: float | None) -> int | None:
+    return None if moment is None else int(moment * 1000)
+
+
+@dataclass
+class TaskContext:
+    """Where a RunTask call came from: the state, its attempt, the execution."""
+
+    state_name: str
+    attempt: int
+    execution_name: str
+
+
+@dataclass
+class TaskRecord:
+    task_arn: str
+    cluster_arn: str
+    task_definition_arn: str
+    request: dict[str, Any]
+    context: TaskContext
+    command: list[str]
+    environment: dict[str, str]
+    log_path: Path
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def label(self) -> str:
+        """The prefix of this task's live lines: the stage (or state) and the item."""
+        name = self.environment.get("LONGJOB_STAGE") or self.context.state_name
+        item = self.environment.get("LONGJOB_ITEM")
+        return f"{name}:{item}" if item is not None else name
+
+    @property
+    def last_status(self) -> str:
+        if self.done.is_set():
+            return "STOPPED"
+        return "DEACTIVATING" if self.stopping_at else "RUNNING"
+
+    def describe(self) -> dict[str, Any]:
+        """The task description in botocore's (camelCase) DescribeTasks shape."""
+        container: dict[str, Any] = {
+            "containerArn": self.task_arn.replace(":task/", ":container/") + f"/{CONTAINER_NAME}",
+            "taskArn": self.task_arn,
+            "name": CONTAINER_NAME,
+            "lastStatus": self.last_status,
+            "networkBindings": [],
+            "networkInterfaces": [],
+        }
+        description: dict[str, Any] = {
+            "taskArn": self.task_arn,
+            "clusterArn": self.cluster_arn,
+            "taskDefinitionArn": self.task_definition_arn,
+            "containers": [container],
+            "lastStatus": self.last_status,
+            "desiredStatus": "STOPPED" if self.stopping_at or self.done.is_set() else "RUNNING",
+            "launchType": self.request.get("launchType", "FARGATE"),
+            "platformVersion": self.request.get("platformVersion", "1.4.0"),
+            "platformFamily": "Linux",
+            "overrides": self.request.get("overrides", {}),
+            "group": self.request.get("group", "family:" + self.task_definition_arn.split("/")[-1]),
+            "startedBy": self.request.get("startedBy", ""),
+            "createdAt": epoch_ms(self.created_at),
+            "startedAt": epoch_ms(self.started_at),
+            "connectivity": "CONNECTED",
+            "version": 1,
+            "tags": self.request.get("tags", []),
+            "attachments": [],
+        }
+        overrides = self.request.get("overrides", {})
+        for key in ("cpu", "memory"):
+            if key in overrides:
+                description[key] = str(overrides[key])
+        if self.done.is_set():
+            container["exitCode"] = self.exit_code
+            description.update(
+                stopCode=self.stop_code,
+                stoppedReason=self.stopped_reason,
+                stoppingAt=epoch_ms(self.stopping_at or self.stopped_at),
+                stoppedAt=epoch_ms(self.stopped_at),
+                executionStoppedAt=epoch_ms(self.stopped_at),
+            )
+        return {k: v for k, v in description.items() if v is not None}
+
+
+@dataclass
+class Fault:
+    """An injected RunTask failure, for testing Retry/Catch paths."""
+
+    kind: str  # "capacity", "throttling" or "failures"
+    remaining: int
+
+
+class LocalTaskRuntime:
+    """Runs ECS tasks locally and answers RunTask / DescribeTasks / StopTask."""
+
+    def __init__(
+        self,
+        launcher: Launcher,
+        log_root: Path,
+        base_env: dict[str, str],
+        region: str,
+        stop_timeout: float = 30.0,
+        on_line: LineSink | None = None,
+    ) -> None:
+        self.launcher = launcher
+        self.log_root = log_root
+        self.base_env = base_env
+        self.region = region
+        self.stop_timeout = stop_timeout
+        self.on_line = on_line
+        self.tasks: dict[str, TaskRecord] = {}
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # --- fault injection ----------------------------------------------------------------
+
+    def inject_faults(self, kind: str, count: int = 1) -> None:
+        """Make the next ``count`` RunTask calls fail like AWS does under pressure."""
+        if kind not in {"capacity", "throttling", "failures"}:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._lock:
+            self._faults.append(Fault(kind, count))
+
+    def _take_fault(self) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    # --- the ECS API --------------------------------------------------------------------
+
+    def run_task(self, request: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        """RunTask: starts the task, returns the RunTask response (botocore shape)."""
+        fault = self._take_fault()
+        if fault is not None and fault.kind == "throttling":
+            raise EcsApiError("ThrottlingException", "Rate exceeded")
+        if fault is not None and fault.kind == "capacity":
+            raise EcsApiError(
+                "ServerException", "Capacity is unavailable at this time. Please try again later."
+            )
+        cluster_arn = self._cluster_arn(request.get("cluster", "default"))
+        task_definition_arn = self._task_definition_arn(request["taskDefinition"])
+        if fault is not None:  # "failures": accepted, but no task could be placed
+            raise RunTaskFailures(
+                {
+                    "tasks": [],
+                    "failures": [{"arn": task_definition_arn, "reason": "RESOURCE:CPU"}],
+                }
+            )
+        command, environment = self._container_overrides(request)
+        task_id = uuid.uuid4().hex
+        cluster_name = cluster_arn.rsplit("/", 1)[-1]
+        record = TaskRecord(
+            task_arn=f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster_name}/{task_id}",
+            cluster_arn=cluster_arn,
+            task_definition_arn=task_definition_arn,
+            request=request,
+            context=context,
+            command=command,
+            environment=environment,
+            log_path=self._log_path(context, environment, task_id),
+        )
+        with self._lock:
+            self.tasks[record.task_arn] = record
+        self._start(record)
+        return {"tasks": [record.describe()], "failures": []}
+
+    def describe(self, task_arn: str, wait: float = 0.0) -> dict[str, Any]:
+        """DescribeTasks for one task; waits up to ``wait`` seconds for it to stop, so a
+        .sync poll returns as soon as the task ends instead of on a fixed tick."""
+        record = self.tasks[task_arn]
+        if wait > 0:
+            record.done.wait(wait)
+        return record.describe()
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        """StopTask: SIGTERM now, SIGKILL after the stop timeout, as ECS does."""
+        record = self.tasks.get(task_arn)
+        if record is None or record.done.is_set() or record.stopping_at is not None:
+            return
+        record.stopping_at = time.time()
+        record.stop_code = USER_INITIATED
+        record.stopped_reason = reason
+        self.launcher.terminate(record)
+        timer = threading.Timer(self.stop_timeout, self._kill, args=(record,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill(self, record: TaskRecord) -> None:
+        if not record.done.is_set():
+            self.launcher.kill(record)
+
+    def shutdown(self, reason: str = "Execution ended") -> None:
+        """Stops every task still running and waits until all have exited."""
+        for record in list(self.tasks.values()):
+            self.stop(record.task_arn, reason)
+        deadline = time.monotonic() + self.stop_timeout + 5
+        for record in list(self.tasks.values()):
+            record.done.wait(max(0.0, deadline - time.monotonic()))
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _cluster_arn(self, cluster: str) -> str:
+        if cluster.startswith("arn:"):
+            return cluster
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{cluster}"
+
+    def _task_definition_arn(self, task_definition: str) -> str:
+        if task_definition.startswith("arn:"):
+            return task_definition
+        family, _, revision = task_definition.partition(":")
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{family}:{revision or 1}"
+
+    @staticmethod
+    def _container_overrides(request: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        overrides = request.get("overrides", {}).get("containerOverrides", [])
+        if len(overrides) > 1:
+            raise EcsApiError(
+                "InvalidParameterException",
+                "The toolbox task definition has one container; got "
+                f"{len(overrides)} container overrides.",
+            )
+        override = overrides[0] if overrides else {}
+        environment = {e["name"]: e["value"] for e in override.get("environment", [])}
+        return list(override.get("command", [])), environment
+
+    def _log_path(self, context: TaskContext, environment: dict[str, str], task_id: str) -> Path:
+        label = environment.get("LONGJOB_STAGE") or context.state_name
+        if "LONGJOB_ITEM" in environment:
+            label += f"-{environment['LONGJOB_ITEM']}"
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80]
+        return self.log_root / f"{safe}.attempt{context.attempt}.{task_id[:8]}.log"
+
+    def _start(self, record: TaskRecord) -> None:
+        record.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.base_env, **record.environment}
+        env.setdefault("LONGJOB_ATTEMPT", str(record.context.attempt))
+        try:
+            record.process = self.launcher.start(record, env)
+        except OSError as error:
+            # As on ECS: the task exists, but stops without ever running its container.
+            record.stopped_at = time.time()
+            record.stop_code = "TaskFailedToStart"
+            record.stopped_reason = f"CannotStartContainerError: {error}"
+            record.done.set()
+            return
+        record.started_at = time.time()
+        waiter = threading.Thread(target=self._wait, args=(record,), daemon=True)
+        self._threads.append(waiter)
+        waiter.start()
+
+    def _copy_output(self, record: TaskRecord) -> None:
+        """Copies the task's output, line by line, to its log file and the live sink."""
+        process = record.process
+        assert process is not None
+        assert process.stdout is not None
+        with record.log_path.open("wb") as log:
+            for raw in iter(process.stdout.readline, b""):
+                log.write(raw)
+                log.flush()
+                if self.on_line is not None:
+                    self.on_line(record, raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def _wait(self, record: TaskRecord) -> None:
+        """Records the exit code once the entrypoint has gone. Like a container whose PID 1
+        exits, whatever the task left running is ended then, so no process outlives it."""
+        process = record.process
+        assert process is not None
+        reader = threading.Thread(target=self._copy_output, args=(record,), daemon=True)
+        reader.start()
+        returncode = process.wait()
+        self.launcher.reap(record)
+        reader.join()
+        # Containers report death by signal N as 128+N (137 for SIGKILL), not as -N.
+        record.exit_code = 128 - returncode if returncode < 0 else returncode
+        record.stopped_at = time.time()
+        if record.stop_code is None:
+            record.stop_code = ESSENTIAL_EXITED
+            record.stopped_reason = "Essential container in task exited"
+        record.done.set()
