@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from longjob.engine import ecs_state, jsonata_evaluator
+from longjob.engine import ecs_state, jsonata_evaluator, jsonpath_fix
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.launchers import Launcher
 from longjob.engine.service_hooks import Notification, ServiceHooks
@@ -130,6 +130,7 @@ class LocalEngine:
         # the failure itself is in the execution history.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         jsonata_evaluator.install()
+        jsonpath_fix.install()
         ecs_state.install()
         # Keep the user's real AWS settings away from the embedded AWS and the tasks.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}

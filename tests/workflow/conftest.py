@@ -1,0 +1,59 @@
+"""Fixtures of the workflow tests: a project with test scripts and one local engine."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from longjob.engine.launchers import ProcessLauncher
+from longjob.engine.local_engine import LocalEngine, RunResult
+from tests.conftest import ROOT
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures"
+SUBSTITUTIONS = {
+    "Cluster": "longjob-local",
+    "TaskDefinition": "longjob-toolbox",
+    "DoubleFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:double",
+    "CheckFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:check",
+    "CrashFunctionArn": "crash",
+    "TopicArn": "arn:aws:sns:us-east-1:123456789012:longjob-notifications",
+}
+FUNCTIONS = {
+    "double": "tests.workflow.handlers:double",
+    "check": "tests/workflow/handlers.py:refuse",
+    "crash": "tests.workflow.handlers:crash",
+}
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project's container/ with the test scripts under scripts/t/."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(ROOT / "container", root / "container")
+    shutil.copytree(HERE / "scripts", root / "container" / "scripts" / "t")
+    return root
+
+
+@pytest.fixture(scope="session")
+def engine(project: Path) -> Iterator[LocalEngine]:
+    functions = {
+        name: spec.replace("tests/", str(ROOT / "tests") + "/", 1) if ".py:" in spec else spec
+        for name, spec in FUNCTIONS.items()
+    }
+    with LocalEngine(
+        project, ProcessLauncher(project), functions=functions, stop_timeout=2.0
+    ) as local:
+        yield local
+
+
+@pytest.fixture
+def run(engine: LocalEngine):
+    def run_fixture(name: str, execution_input: object) -> RunResult:
+        definition = (FIXTURES / f"{name}.asl.json").read_text()
+        return engine.run(definition, execution_input, SUBSTITUTIONS)
+
+    return run_fixture
