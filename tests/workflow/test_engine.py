@@ -37,11 +37,13 @@ def test_sync_output_is_the_task_description_in_pascal_case(run) -> None:
     assert task["TaskDefinitionArn"].endswith(":task-definition/longjob-toolbox:1")
     assert task["Group"] == result.execution_name
     assert task["StartedBy"] == "AWS Step Functions"
-    assert isinstance(task["StartedAt"], int) and task["StoppedAt"] >= task["StartedAt"]
+    assert isinstance(task["StartedAt"], int)
+    assert task["StoppedAt"] >= task["StartedAt"]
     override = task["Overrides"]["ContainerOverrides"][0]
     assert override["Command"] == ["bash", "t/exit.sh", "--", "a b", "c"]
     assert override["Environment"] == [{"Name": "EXIT_CODE", "Value": "0"}]
-    assert "TaskSubmitted" in types(result) and "TaskSucceeded" in types(result)
+    assert "TaskSubmitted" in types(result)
+    assert "TaskSucceeded" in types(result)
     # The task really ran: its output is in its log file, verbatim arguments and all.
     (summary,) = result.tasks
     assert "args: a b c" in Path(summary.log_file).read_text()
@@ -174,7 +176,7 @@ def test_loop_driven_by_variables(run) -> None:
 
 
 @pytest.mark.parametrize(
-    "numbers, expected",
+    ("numbers", "expected"),
     [
         ([5, 6, 7], {"numbers": [5, 6, 7], "total": 18, "size": "big"}),
         ([1], {"total": 1, "size": "small"}),

@@ -44,7 +44,8 @@ def test_success_prints_live_lines_and_a_table(project: Path, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert "[Run script] args: a b c" in result.stdout
-    assert "execution local-" in result.stdout and ": SUCCEEDED" in result.stdout
+    assert "execution local-" in result.stdout
+    assert ": SUCCEEDED" in result.stdout
     assert "Run script  1        0     EssentialContainerExited" in result.stdout
     run_dirs = list((project / ".longjob" / "runs").iterdir())
     assert any(d.glob("Run_script.attempt1.*.log") for d in run_dirs)
@@ -77,7 +78,7 @@ def test_failure_exits_1_with_json_document(project: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    "definition, extra, message",
+    ("definition", "extra", "message"),
     [
         ('{"StartAt": "A", "States": {"A": {"Type": "Bogus"}}}', [], "definition refused: "),
         ("{not json", [], "definition is not JSON"),
