@@ -90,3 +90,31 @@ def toolbox(tmp_path: Path) -> Path:
     dest = tmp_path / "toolbox"
     shutil.copytree(ROOT / "container", dest, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+IMAGE_TAG = "localhost/longjob-toolbox:test"
+
+
+@pytest.fixture(scope="session")
+def image(pytestconfig: pytest.Config) -> str:
+    """The toolbox image, built once per session with tools/build-image.sh (Podman).
+
+    Skipped, with the reason shown, only where Podman cannot be installed; CI sets
+    LONGJOB_REQUIRE_IMAGE=1 so that a missing Podman fails the run instead."""
+    missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
+    if missing:
+        reason = f"toolbox image not built: {', '.join(missing)} not installed"
+        if os.environ.get("LONGJOB_REQUIRE_IMAGE") == "1":
+            pytest.fail(reason + " (LONGJOB_REQUIRE_IMAGE=1)")
+        pytest.skip(reason)
+    build = subprocess.run(
+        [str(ROOT / "tools" / "build-image.sh"), IMAGE_TAG],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    # The build time and image size belong in the CI log, so bypass output capturing.
+    with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        print("\n" + build.stdout.strip())
+    return IMAGE_TAG

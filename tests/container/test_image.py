@@ -1,64 +1,20 @@
-"""The toolbox image, built with Podman from a locally made Debian base and run for real.
-
-Skipped, with the reason shown, only where Podman cannot be installed; CI sets
-LONGJOB_REQUIRE_IMAGE=1 so that a missing Podman fails the run instead.
-"""
+"""The toolbox image, built with Podman from a locally made Debian base and run for real
+(the `image` fixture in tests/conftest.py builds it)."""
 
 from __future__ import annotations
 
-import os
-import resource
-import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
+from longjob.containers import engine_command, run_flags
 from tests.conftest import ROOT
 from tests.container.test_pg_scripts import psql, scratch_databases
 
 pytestmark = pytest.mark.image
 
-TAG = "localhost/longjob-toolbox:test"
-STATE = Path(
-    os.environ.get("LONGJOB_PODMAN_ROOT")
-    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "longjob" / "podman"
-)
-PODMAN = ["podman", "--root", str(STATE / "storage"), "--runroot", str(STATE / "run")]
-
-
-def podman_run_flags() -> list[str]:
-    # Flags this machine needs (shared notes, containers.md): runc instead of crun, and
-    # ulimits that do not exceed the hard limits the sandbox grants.
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return [
-        "--runtime",
-        "runc",
-        "--network=host",
-        "--ulimit",
-        f"nofile={nofile}:{nofile}",
-        "--ulimit",
-        "nproc=32768:32768",
-    ]
-
-
-@pytest.fixture(scope="session")
-def image(pytestconfig: pytest.Config) -> str:
-    missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
-    if missing:
-        reason = f"toolbox image not built: {', '.join(missing)} not installed"
-        if os.environ.get("LONGJOB_REQUIRE_IMAGE") == "1":
-            pytest.fail(reason + " (LONGJOB_REQUIRE_IMAGE=1)")
-        pytest.skip(reason)
-    build = subprocess.run(
-        [str(ROOT / "tools" / "build-image.sh"), TAG], capture_output=True, text=True, check=False
-    )
-    assert build.returncode == 0, build.stderr
-    # The build time and image size belong in the CI log, so bypass output capturing.
-    with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
-        print("\n" + build.stdout.strip())
-    return TAG
+PODMAN = engine_command("podman")
 
 
 def run_in_image(
@@ -66,7 +22,7 @@ def run_in_image(
 ) -> subprocess.CompletedProcess[str]:
     env_flags = [f for k, v in (env or {}).items() for f in ("-e", f"{k}={v}")]
     return subprocess.run(
-        [*PODMAN, "run", "--rm", *podman_run_flags(), *env_flags, image, *args],
+        [*PODMAN, "run", "--rm", *run_flags("podman"), *env_flags, image, *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -38,8 +38,8 @@ class Launcher(Protocol):
     def kill(self, record: TaskRecord) -> None:
         """Stop the task now (SIGKILL), every process of it."""
 
-    def reap(self, record: TaskRecord) -> None:
-        """The entrypoint has exited: end whatever it left behind."""
+    def reap(self, records: list[TaskRecord]) -> None:
+        """End whatever these tasks' entrypoints left behind once they exited."""
 
 
 def default_command(project: Path) -> list[str]:
@@ -87,22 +87,17 @@ class ProcessLauncher:
             record.process.send_signal(signal.SIGTERM)
 
     def kill(self, record: TaskRecord) -> None:
-        for process in self._processes_of(record):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
+        self.reap([record])
 
-    reap = kill
-
-    @staticmethod
-    def _processes_of(record: TaskRecord) -> list[psutil.Process]:
-        found = []
+    def reap(self, records: list[TaskRecord]) -> None:
+        # One pass over the process table: reading every environment is not free.
+        arns = {record.task_arn for record in records}
+        if not arns:
+            return
         for process in psutil.process_iter():
-            try:
-                if process.environ().get(TASK_MARKER) == record.task_arn:
-                    found.append(process)
-            except psutil.Error:
-                continue
-        return found
+            with contextlib.suppress(psutil.Error):
+                if process.environ().get(TASK_MARKER) in arns:
+                    process.kill()
 
 
 class ContainerLauncher:
@@ -165,7 +160,7 @@ class ContainerLauncher:
     def kill(self, record: TaskRecord) -> None:
         self._signal(record, "KILL")
 
-    def reap(self, record: TaskRecord) -> None:
+    def reap(self, records: list[TaskRecord]) -> None:
         """The engine removes the container with its PID 1; nothing is left behind."""
 
 

@@ -34,6 +34,7 @@ from longjob.engine.service_hooks import Notification, ServiceHooks
 from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -243,11 +244,15 @@ class LocalEngine:
                 ) from None
 
     def _wait(self, arn: str) -> dict[str, Any]:
-        while True:
-            description = self.sfn.describe_execution(executionArn=arn)
-            if description["status"] in ENDED:
-                return description
-            time.sleep(0.01)
+        # Polled on moto's execution object: a DescribeExecution call costs ~5 ms of
+        # serialisation under the GIL, which the engine's threads would pay for.
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+        (execution,) = [e for e in backend._get_executions() if e.exec_arn == arn]
+        while execution.exec_status is None or execution.exec_status.value not in ENDED:
+            time.sleep(0.005)
+        return self.sfn.describe_execution(executionArn=arn)
 
     def _history(self, arn: str) -> list[dict[str, Any]]:
         events = []

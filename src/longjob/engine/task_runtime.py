@@ -239,6 +239,7 @@ class LocalTaskRuntime:
         deadline = time.monotonic() + self.stop_timeout + 5
         for record in list(self.tasks.values()):
             record.done.wait(max(0.0, deadline - time.monotonic()))
+        self.launcher.reap(list(self.tasks.values()))
         for thread in self._threads:
             thread.join(timeout=5)
 
@@ -313,8 +314,12 @@ class LocalTaskRuntime:
         reader = threading.Thread(target=self._copy_output, args=(record,), daemon=True)
         reader.start()
         returncode = process.wait()
-        self.launcher.reap(record)
-        reader.join()
+        # Output still open after the entrypoint exited means something it started lives
+        # on: end it now. (Leftovers that closed their output are ended at shutdown.)
+        reader.join(timeout=0.1)
+        if reader.is_alive():
+            self.launcher.reap([record])
+            reader.join()
         # Containers report death by signal N as 128+N (137 for SIGKILL), not as -N.
         record.exit_code = 128 - returncode if returncode < 0 else returncode
         record.stopped_at = time.time()
