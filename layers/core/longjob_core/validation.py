@@ -1,0 +1,201 @@
+"""Checks a job document against job document v1: the JSON Schema, then the rules a schema
+cannot express. Every problem names its field by JSON pointer and says the rule."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+MAX_DOCUMENT_BYTES = 256 * 1024  # Step Functions' input limit
+MAX_OVERRIDES_CHARS = 8192  # ECS: container overrides of one RunTask, as JSON
+SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY")
+SSM_REFERENCE = re.compile(r"^ssm:/[A-Za-z0-9_.\-/]+$")
+SECRETS_MANAGER_REFERENCE = re.compile(r"^secretsmanager:[A-Za-z0-9/_+=.@:\-]+$")
+
+# Fargate's valid task sizes: CPU units -> allowed memory (MiB).
+FARGATE_MEMORY = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4096 + 1, 1024)),
+    1024: set(range(2048, 8192 + 1, 1024)),
+    2048: set(range(4096, 16384 + 1, 1024)),
+    4096: set(range(8192, 30720 + 1, 1024)),
+    8192: set(range(16384, 61440 + 1, 4096)),
+    16384: set(range(32768, 122880 + 1, 8192)),
+}
+
+# Readable rules for the schema's patterns, by the name of the field they constrain.
+PATTERN_RULES = {
+    "job": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+    "name": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+    "run": "must be a relative path inside the scripts folder (no '..', no leading '/' or '-')",
+    "env": "must be an upper-case name: A-Z, 0-9 and '_', not starting with a digit",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    pointer: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.pointer or '/'}: {self.rule}"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("longjob_core").joinpath("job.schema.json").read_text()
+    return json.loads(text)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def pointer(path: list[Any] | tuple[Any, ...]) -> str:
+    """RFC 6901 JSON pointer of a path."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _describe(error: ValidationError) -> list[Problem]:
+    path = list(error.absolute_path)
+    where = pointer(path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        problems = []
+        for extra in sorted(set(error.instance) - set(allowed)):
+            hint = difflib.get_close_matches(extra, allowed, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            problems.append(
+                Problem(
+                    pointer([*path, extra]),
+                    f"unknown field (allowed: {', '.join(allowed)}){suggestion}",
+                )
+            )
+        return problems
+    if kind == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return [Problem(pointer([*path, m]), "is required") for m in missing]
+    if kind == "dependentRequired":
+        field, needed = next(iter(error.validator_value.items()))
+        return [Problem(pointer([*path, field]), f"needs {' and '.join(needed)} in the same stage")]
+    if kind == "propertyNames":
+        return _describe_property_name(error, path)
+    if kind == "pattern":
+        key = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+        return [Problem(where, PATTERN_RULES.get(key, f"must match {error.validator_value}"))]
+    if kind == "enum":
+        choices = ", ".join(json.dumps(v) for v in error.validator_value)
+        return [Problem(where, f"must be one of {choices}")]
+    if kind == "type":
+        expected = error.validator_value
+        names = expected if isinstance(expected, list) else [expected]
+        return [Problem(where, f"must be {' or '.join(_a(n) for n in names)}")]
+    rules = {
+        "minimum": f"must be at least {error.validator_value}",
+        "maximum": f"must be at most {error.validator_value}",
+        "minItems": f"must have at least {error.validator_value} item(s)",
+        "maxItems": f"must have at most {error.validator_value} items",
+        "minLength": f"must have at least {error.validator_value} character(s)",
+        "maxLength": f"must have at most {error.validator_value} characters",
+    }
+    return [Problem(where, rules.get(kind, error.message))]
+
+
+def _describe_property_name(error: ValidationError, path: list[Any]) -> list[Problem]:
+    name = error.instance
+    where = pointer([*path, name])
+    if name.startswith(("AWS_", "ECS_", "LONGJOB_")):
+        return [Problem(where, "must not start with AWS_, ECS_ or LONGJOB_ (reserved names)")]
+    return [Problem(where, PATTERN_RULES["env"])]
+
+
+def _a(type_name: str) -> str:
+    article = "an" if type_name[0] in "aeiou" else "a"
+    return f"{article} {type_name}"
+
+
+def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> list[Problem]:
+    at = f"/stages/{index}"
+    problems = []
+    name = stage.get("name")
+    if isinstance(name, str):
+        if name in seen:
+            problems.append(Problem(f"{at}/name", f"duplicates the name of /stages/{seen[name]}"))
+        else:
+            seen[name] = index
+    cpu, memory = stage.get("cpu"), stage.get("memory")
+    if (cpu is None) != (memory is None):
+        missing = "memory" if memory is None else "cpu"
+        problems.append(Problem(f"{at}/{missing}", "is required with cpu/memory (a Fargate pair)"))
+    elif cpu in FARGATE_MEMORY and isinstance(memory, int) and memory not in FARGATE_MEMORY[cpu]:
+        allowed = sorted(FARGATE_MEMORY[cpu])
+        problems.append(
+            Problem(
+                f"{at}/memory",
+                f"{memory} MiB is not a valid Fargate size with cpu {cpu} "
+                f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})",
+            )
+        )
+    for key, value in (stage.get("env") or {}).items():
+        if not isinstance(value, str):
+            continue
+        where = f"{at}/env/{key}"
+        if value.startswith("ssm:") and not SSM_REFERENCE.match(value):
+            problems.append(Problem(where, "SSM references look like ssm:/path/to/parameter"))
+        elif value.startswith("secretsmanager:") and not SECRETS_MANAGER_REFERENCE.match(value):
+            problems.append(Problem(where, "Secrets Manager references look like secretsmanager:name"))
+        elif (
+            value
+            and not is_reference(value)
+            and any(hint in key.upper() for hint in SECRET_NAME_HINTS)
+        ):
+            problems.append(
+                Problem(
+                    where,
+                    "looks like a secret: pass a reference (ssm:/path or secretsmanager:name), "
+                    "never the value",
+                )
+            )
+    return problems
+
+
+def _step(values: list[int]) -> int:
+    return values[1] - values[0] if len(values) > 1 else 0
+
+
+def is_reference(value: str) -> bool:
+    return bool(SSM_REFERENCE.match(value) or SECRETS_MANAGER_REFERENCE.match(value))
+
+
+def check(document: Any) -> list[Problem]:
+    """All problems of a document, sorted by pointer; empty when it is valid."""
+    problems = [p for e in _validator().iter_errors(document) for p in _describe(e)]
+    if not isinstance(document, dict):
+        return sorted(set(problems))
+    size = len(json.dumps(document, separators=(",", ":")).encode())
+    if size > MAX_DOCUMENT_BYTES:
+        problems.append(
+            Problem("", f"is {size} bytes; Step Functions accepts at most {MAX_DOCUMENT_BYTES}")
+        )
+    stages = document.get("stages")
+    if isinstance(stages, list):
+        seen: dict[str, int] = {}
+        for index, stage in enumerate(stages):
+            if isinstance(stage, dict):
+                problems.extend(_stage_rules(index, stage, seen))
+    if not problems:
+        # Only a valid document can be planned; the plan knows each task's real overrides.
+        from longjob_core.planning import oversized_tasks
+
+        problems.extend(oversized_tasks(document))
+    return sorted(set(problems))
