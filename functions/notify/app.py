@@ -150,6 +150,10 @@ def notify(
             MessageAttributes={
                 "job": {"DataType": "String", "StringValue": str(summary.get("job", "?"))},
                 "status": {"DataType": "String", "StringValue": status},
+                "execution": {
+                    "DataType": "String",
+                    "StringValue": str(summary.get("execution", "?")),
+                },
             },
         )
         sent.append("sns")

@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 from longjob.engine import ecs_state, jsonata_evaluator, jsonpath_fix
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.launchers import Launcher
-from longjob.engine.service_hooks import Notification, ServiceHooks
+from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
 from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord
 
 REGION = "us-east-1"
@@ -107,7 +107,7 @@ class LocalEngine:
         self,
         project: Path,
         launcher: Launcher,
-        functions: dict[str, str] | None = None,
+        functions: dict[str, str | FunctionSpec] | None = None,
         run_root: Path | None = None,
         stop_timeout: float = 30.0,
         on_line: LineSink | None = None,
@@ -120,9 +120,16 @@ class LocalEngine:
         self.on_line = on_line
         self._stack = contextlib.ExitStack()
         self.endpoint = ""
-        self.runtime: LocalTaskRuntime | None = None
-        self.hooks: ServiceHooks | None = None
-        self._pending_faults: list[tuple[str, int]] = []
+        self.runtime = LocalTaskRuntime(
+            launcher=launcher,
+            log_root=self.run_root,
+            base_env={},
+            region=REGION,
+            stop_timeout=stop_timeout,
+            on_line=on_line,
+        )
+        self.hooks = ServiceHooks(self.functions, self.project, REGION)
+        self._machines: dict[str, str] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -145,8 +152,12 @@ class LocalEngine:
         self._stack.callback(server.stop)
         host, port = server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        self.hooks = self._stack.enter_context(ServiceHooks(self.functions, self.project, REGION))
+        self._stack.enter_context(self.hooks)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.runtime.base_env = self.task_environment()
+        ecs_state.set_runtime(self.runtime)
+        self._stack.callback(ecs_state.set_runtime, None)
+        self._stack.callback(self.runtime.shutdown)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -171,9 +182,60 @@ class LocalEngine:
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
         """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
         (ECS.AmazonECSException) or ``failures`` (AmazonECS.Unknown)."""
-        self._pending_faults.append((kind, count))
+        self.runtime.inject_faults(kind, count)
 
-    # --- one execution ------------------------------------------------------------------
+    # --- executions ---------------------------------------------------------------------
+
+    def start(
+        self,
+        definition: str,
+        execution_input: Any,
+        substitutions: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Starts an execution and returns its ARN without waiting for it."""
+        text = parse_definition(substitute(definition, substitutions or {}))
+        machine_arn = self._machines.get(text)
+        if machine_arn is None:
+            machine_arn = self._machines[text] = self._create_state_machine(text)
+        execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        return self.sfn.start_execution(
+            stateMachineArn=machine_arn, name=execution_name, input=json.dumps(execution_input)
+        )["executionArn"]
+
+    def wait(self, arn: str) -> RunResult:
+        """Waits for an execution to end (Ctrl-C stops it) and collects what happened."""
+        try:
+            description = self._wait(arn)
+        except KeyboardInterrupt:
+            self.sfn.stop_execution(executionArn=arn, cause="Interrupted (Ctrl-C)")
+            description = self._wait(arn)
+        execution_name = description["name"]
+        started = description["startDate"].timestamp()
+        ended = time.time()
+        tasks = [t for t in self.runtime.tasks.values() if t.context.execution_name == execution_name]
+        # Tasks still running belong to a state the execution no longer waits for.
+        for task in tasks:
+            self.runtime.stop(task.task_arn, "Execution ended")
+        for task in tasks:
+            task.done.wait(self.stop_timeout + 5)
+        return RunResult(
+            execution_arn=arn,
+            execution_name=execution_name,
+            status=description["status"],
+            output=json.loads(description["output"]) if description.get("output") else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            history=self._history(arn),
+            tasks=[self._summary(t) for t in tasks],
+            notifications=[
+                n
+                for n in self.hooks.notifications
+                if n.execution == execution_name
+                or (n.execution is None and started <= n.received_at <= ended)
+            ],
+            log_dir=str(self.run_root / execution_name),
+        )
 
     def run(
         self,
@@ -183,53 +245,10 @@ class LocalEngine:
         name: str | None = None,
         on_started: Callable[[str], None] | None = None,
     ) -> RunResult:
-        text = parse_definition(substitute(definition, substitutions or {}))
-        execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        log_dir = self.run_root / execution_name
-        runtime = LocalTaskRuntime(
-            launcher=self.launcher,
-            log_root=log_dir,
-            base_env=self.task_environment(),
-            region=REGION,
-            stop_timeout=self.stop_timeout,
-            on_line=self.on_line,
-        )
-        for kind, count in self._pending_faults:
-            runtime.inject_faults(kind, count)
-        self._pending_faults.clear()
-        self.runtime = runtime
-        ecs_state.set_runtime(runtime)
-
-        machine_arn = self._create_state_machine(text)
-        try:
-            started = self.sfn.start_execution(
-                stateMachineArn=machine_arn,
-                name=execution_name,
-                input=json.dumps(execution_input),
-            )
-            arn = started["executionArn"]
-            if on_started is not None:
-                on_started(arn)
-            try:
-                description = self._wait(arn)
-            except KeyboardInterrupt:
-                self.sfn.stop_execution(executionArn=arn, cause="Interrupted (Ctrl-C)")
-                description = self._wait(arn)
-        finally:
-            runtime.shutdown()
-            ecs_state.set_runtime(None)
-        return RunResult(
-            execution_arn=arn,
-            execution_name=execution_name,
-            status=description["status"],
-            output=json.loads(description["output"]) if description.get("output") else None,
-            error=description.get("error"),
-            cause=description.get("cause"),
-            history=self._history(arn),
-            tasks=[self._summary(t) for t in runtime.tasks.values()],
-            notifications=list(self.hooks.notifications) if self.hooks else [],
-            log_dir=str(log_dir),
-        )
+        arn = self.start(definition, execution_input, substitutions, name)
+        if on_started is not None:
+            on_started(arn)
+        return self.wait(arn)
 
     def _create_state_machine(self, text: str) -> str:
         # The ASL parser reports syntax errors on stderr as well as in the exception.

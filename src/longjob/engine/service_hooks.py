@@ -9,16 +9,18 @@ captured for the caller to show.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import io
 import json
+import os
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,24 +81,58 @@ def load_handler(spec: str, project: Path) -> Callable[[Any, Any], Any]:
     return getattr(module, attribute)
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function served locally: its handler and its environment variables."""
+
+    handler: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dataclass
 class Notification:
     topic_arn: str
     subject: str | None
     message: str
     attributes: dict[str, Any]
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def execution(self) -> str | None:
+        """The execution name, when the publisher tagged the message with it."""
+        return self.attributes.get("execution", {}).get("StringValue")
 
 
 class ServiceHooks:
     """Registers the Lambda and SNS handlers on boto3's default session."""
 
-    def __init__(self, functions: dict[str, str], project: Path, region: str) -> None:
-        self.functions = {function_name(k): v for k, v in functions.items()}
+    def __init__(
+        self, functions: dict[str, str | FunctionSpec], project: Path, region: str
+    ) -> None:
+        self.functions = {
+            function_name(k): v if isinstance(v, FunctionSpec) else FunctionSpec(v)
+            for k, v in functions.items()
+        }
+        # A function's environment is process-wide while it runs: one invocation at a time.
+        self._invoke_lock = threading.Lock()
         self.project = project
         self.region = region
         self.notifications: list[Notification] = []
         self._lock = threading.Lock()
-        self._events = boto3._get_default_session().events
         self._handlers = [
             ("before-parameter-build.lambda.Invoke", self._keep_params),
             ("before-parameter-build.sns.Publish", self._keep_params),
@@ -105,6 +141,8 @@ class ServiceHooks:
         ]
 
     def __enter__(self) -> ServiceHooks:
+        # Looked up now: mock_aws may have replaced boto3's default session since __init__.
+        self._events = boto3._get_default_session().events
         for event, handler in self._handlers:
             self._events.register(event, handler, unique_id=f"longjob-{event}")
         return self
@@ -147,7 +185,8 @@ class ServiceHooks:
         )
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         try:
-            result = load_handler(spec, self.project)(event, lambda_context)
+            with self._invoke_lock, _environment(spec.environment):
+                result = load_handler(spec.handler, self.project)(event, lambda_context)
             body = json.dumps(result).encode()
         except Exception as error:  # noqa: BLE001 - reported as the Lambda runtime does
             parsed["FunctionError"] = "Unhandled"

@@ -274,7 +274,8 @@ class LocalTaskRuntime:
         if "LONGJOB_ITEM" in environment:
             label += f"-{environment['LONGJOB_ITEM']}"
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80]
-        return self.log_root / f"{safe}.attempt{context.attempt}.{task_id[:8]}.log"
+        name = f"{safe}.attempt{context.attempt}.{task_id[:8]}.log"
+        return self.log_root / context.execution_name / name
 
     def _start(self, record: TaskRecord) -> None:
         record.log_path.parent.mkdir(parents=True, exist_ok=True)
