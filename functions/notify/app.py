@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import boto3
+from longjob_core.summary import body, subject
 
-SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 NOTIFY_ON_FAILURE = {"FAILED", "TIMED_OUT", "INVALID"}
 
 
@@ -39,76 +39,6 @@ def should_notify(policy: str, status: str) -> bool:
     if policy == "failure":
         return status in NOTIFY_ON_FAILURE
     return True
-
-
-def _duration(stage: dict[str, Any]) -> str:
-    start, stop = stage.get("startedAt"), stage.get("stoppedAt")
-    if not isinstance(start, int | float) or not isinstance(stop, int | float):
-        return "-"
-    seconds = max(0, round((stop - start) / 1000))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def _exit_code(stage: dict[str, Any]) -> str:
-    code = stage.get("exitCode")
-    return "-" if code is None else str(code)
-
-
-def subject(summary: dict[str, Any]) -> str:
-    text = f"[longjob] {summary.get('job', '?')} {summary.get('status', '?')}"
-    failed = [s for s in summary.get("stages", []) if s.get("status") in {"FAILED", "TIMED_OUT"}]
-    if failed:
-        first = failed[0]
-        text += f": {first['name']} {first['status'].lower().replace('_', ' ')}"
-        if first.get("exitCode") not in (None, 0):
-            text += f" (exit {first['exitCode']})"
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
-
-
-def body(summary: dict[str, Any]) -> str:
-    lines = [
-        f"Job {summary.get('job', '?')}: {summary.get('status', '?')}",
-        f"Execution: {summary.get('execution', '?')}",
-    ]
-    if summary.get("reason"):
-        lines.append(f"Reason: {summary['reason']}")
-    stages = summary.get("stages", [])
-    if stages:
-        rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION")]
-        for stage in stages:
-            tasks = stage.get("tasks")
-            done = f"{stage.get('succeeded', 0)}/{tasks}" if tasks else "-"
-            rows.append(
-                (
-                    stage["name"],
-                    stage.get("status", "?"),
-                    _exit_code(stage),
-                    str(stage.get("attempts", "-")),
-                    done,
-                    _duration(stage),
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines.append("")
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    log_group = summary.get("logGroup")
-    for stage in stages:
-        for failure in stage.get("failures", []):
-            where = f"{stage['name']}" + (f" [{failure['item']}]" if failure.get("item") else "")
-            detail = failure.get("reason") or failure.get("error") or ""
-            lines.append("")
-            lines.append(f"{where}: {failure.get('status')} exit {failure.get('exitCode', '-')}")
-            if detail:
-                lines.append(f"  {detail[:500]}")
-            if failure.get("taskId") and log_group:
-                lines.append(f"  logs: {log_group} toolbox/toolbox/{failure['taskId']}")
-    if summary.get("cause"):
-        lines += ["", str(summary["cause"])[:4000]]
-    return "\n".join(lines) + "\n"
 
 
 def webhook_url(parameter_name: str, ssm: Any) -> str:
@@ -167,7 +97,7 @@ def notify(
             errors.append(f"webhook: {type(error).__name__}")  # never the URL: it is a secret
     if errors:
         raise NotificationFailed("; ".join(errors))
-    return {"sent": sent, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {"sent": sent, "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -37,9 +37,7 @@ def prepare(event: dict[str, Any], sfn: Any, retry_delay_seconds: int) -> dict[s
             job=document["job"],
             start_time=execution["StartTime"],
         )
-    return make_plan(
-        document, execution["Name"], execution["StartTime"], twin, retry_delay_seconds
-    )
+    return make_plan(document, execution["Name"], execution["StartTime"], twin, retry_delay_seconds)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from longjob import __version__
+from longjob.exceptions import UserError
 
-EXIT_FAILED = 1
-EXIT_INVALID = 2
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A UserError becomes its message on stderr and its exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as error:
+            click.echo(f"longjob: {error}" if "\n" not in str(error) else str(error), err=True)
+            sys.exit(error.exit_code)
+
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,70 +45,97 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return pairs
 
 
-def _read_json(path: str, what: str) -> Any:
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        return json.loads(text)
-    except (OSError, json.JSONDecodeError) as error:
-        raise click.BadParameter(f"{path}: {error}", param_hint=what) from None
+@main.command()
+@click.argument("documents", nargs=-1, required=True, metavar="JOB.json...")
+@reports_errors
+def validate(documents: tuple[str, ...]) -> None:
+    """Check job documents; list every problem (JSON pointer: rule). Exit 2 if any."""
+    from longjob.documents import InvalidDocument, load_job
 
-
-def _duration(start: float | None, stop: float | None) -> str:
-    if start is None or stop is None:
-        return "-"
-    return f"{stop - start:.1f}s"
-
-
-def _print_report(result: Any) -> None:
-    rows = [("TASK", "ATTEMPT", "EXIT", "STOP", "DURATION", "LOG")]
-    for task in result.tasks:
-        rows.append(
-            (
-                task.label,
-                str(task.attempt),
-                "-" if task.exit_code is None else str(task.exit_code),
-                task.stop_code or "-",
-                _duration(task.started_at, task.stopped_at),
-                task.log_file,
-            )
-        )
-    if len(rows) > 1:
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-        click.echo()
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-            click.echo("  ".join([*cells, row[-1]]))
-    for note in result.notifications:
-        click.echo(f"\nnotification to {note.topic_arn}: {note.subject or ''}\n{note.message}")
-    click.echo(f"\nexecution {result.execution_name}: {result.status}")
-    if result.error:
-        click.echo(f"error: {result.error}")
-    if result.cause:
-        click.echo(f"cause: {result.cause[:2000]}")
-    if result.output is not None:
-        click.echo(f"output: {json.dumps(result.output)[:2000]}")
+    failed = False
+    for path in documents:
+        try:
+            document = load_job(path)
+        except InvalidDocument as error:
+            click.echo(str(error), err=True)
+            failed = True
+            continue
+        except UserError as error:
+            click.echo(str(error), err=True)
+            failed = True
+            continue
+        stages = len(document["stages"])
+        tasks = sum(len(s.get("forEach", [None])) for s in document["stages"])
+        click.echo(f"{path}: valid ({stages} stage{'s' * (stages != 1)}, {tasks} task(s))")
+    if failed:
+        sys.exit(2)
 
 
 @main.command()
+@click.argument("document_path", metavar="JOB.json")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan prepare_job would return.")
+@reports_errors
+def plan(document_path: str, as_json: bool) -> None:
+    """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts."""
+    from longjob_core.planning import make_plan
+
+    from longjob.documents import load_job
+
+    document = load_job(document_path)
+    the_plan = make_plan(document, execution_name="<execution>")
+    if as_json:
+        click.echo(json.dumps(the_plan, indent=2))
+        return
+    click.echo(
+        f"job {the_plan['job']}: {len(the_plan['stages'])} stage(s), "
+        f"timeout {the_plan['timeoutSeconds']}s, concurrency {the_plan['concurrency']}, "
+        f"notify {the_plan['notify']}"
+    )
+    for index, stage in enumerate(the_plan["stages"], start=1):
+        flags = [f"on failure: {stage['onFailure']}"]
+        if stage["always"]:
+            flags.append("always runs")
+        if len(stage["tasks"]) > 1:
+            flags.append(f"{len(stage['tasks'])} tasks, {stage['maxConcurrency']} at a time")
+        click.echo(f"\n{index}. {stage['name']}  ({', '.join(flags)})")
+        for task in stage["tasks"]:
+            resources = task["resources"]
+            size = (
+                f"cpu {resources['Cpu']} / memory {resources['Memory']} MiB"
+                if resources
+                else "task definition size"
+            )
+            command = " ".join(json.dumps(a) if " " in a or not a else a for a in task["command"])
+            click.echo(f"   {task['label']}: {command}")
+            click.echo(
+                f"      {size}; timeout {task['timeoutSeconds']}s per attempt; "
+                f"{task['maxAttempts']} attempt(s)"
+            )
+            user_env = [e for e in task["environment"] if not e["Name"].startswith("LONGJOB_")]
+            for variable in user_env:
+                click.echo(f"      {variable['Name']}={variable['Value']}")
+
+
+@main.command()
+@click.argument("document_path", metavar="[JOB.json]", required=False)
 @click.option(
     "--definition",
     "definition_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="State machine definition (Amazon States Language JSON).",
+    help="Run this state machine definition (ASL JSON) instead of the project's.",
 )
 @click.option(
     "--input",
     "input_path",
     default=None,
-    help="Execution input: a JSON file, or - for standard input (default: {}).",
+    help="With --definition: the execution input, a JSON file or - for stdin (default {}).",
 )
 @click.option(
     "--sub",
     "subs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Value of a ${KEY} DefinitionSubstitution (repeatable).",
+    help="Value of a ${KEY} DefinitionSubstitution (repeatable; overrides the template's).",
 )
 @click.option(
     "--function",
@@ -103,6 +143,12 @@ def _print_report(result: Any) -> None:
     multiple=True,
     metavar="NAME=HANDLER",
     help="Lambda function NAME (or ARN) served by HANDLER: module:function or file.py:function.",
+)
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help='Seed the local SSM / Secrets Manager: {"ssm:/path": "value", "secretsmanager:name": …}.',
 )
 @click.option(
     "--runtime",
@@ -116,74 +162,77 @@ def _print_report(result: Any) -> None:
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("."),
-    help="Project folder (with container/); default: the current directory.",
+    help="Project folder (template.yaml, container/); default: the current directory.",
 )
 @click.option(
     "--stop-timeout",
     type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="Seconds between SIGTERM and SIGKILL when a task is stopped.",
+    default=None,
+    help="Seconds between SIGTERM and SIGKILL when a task is stopped (default 30).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@reports_errors
 def run(
-    definition_path: str,
+    document_path: str | None,
+    definition_path: str | None,
     input_path: str | None,
     subs: tuple[str, ...],
     functions: tuple[str, ...],
+    secrets_path: str | None,
     runtime: str,
     image: str | None,
     project: Path,
-    stop_timeout: float,
+    stop_timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Run a state machine definition on this machine, ECS tasks and all.
+    """Run a job document on this machine, for real: the project's state machine, its
+    Lambda code and its scripts, with ECS tasks as local processes (or containers).
 
-    Exit code 0 when the execution succeeded, 1 when it failed, timed out or was
-    aborted, 2 when the definition or input is invalid.
+    With --definition, run any state machine definition instead.
+    Exit code 0 when the job succeeded, 1 when it failed, 2 when the input is invalid.
     """
-    execution_input = {} if input_path is None else _read_json(input_path, "--input")
-    substitutions = _pairs(subs, "--sub")
-    handlers = _pairs(functions, "--function")
-    definition = Path(definition_path).read_text()
+    from longjob.documents import load_job, read_json
+    from longjob.local_run import LocalRunOptions, read_secrets, run_locally
 
-    # Imported here: loading moto takes a second or two that other commands need not pay.
-    from longjob.containers import DEFAULT_IMAGE
-    from longjob.engine.exceptions import EngineError
-    from longjob.engine.launchers import make_launcher
-    from longjob.engine.local_engine import LocalEngine
+    if (document_path is None) == (definition_path is None):
+        raise click.UsageError("pass a job document, or --definition FILE (not both)")
+    if document_path is not None and input_path is not None:
+        raise click.UsageError("--input goes with --definition; a job document is the input")
+    options = LocalRunOptions(
+        project=project,
+        runtime=runtime,
+        image=image,
+        substitutions=_pairs(subs, "--sub"),
+        functions=_pairs(functions, "--function"),
+        secrets=read_secrets(secrets_path) if secrets_path else {},
+        stop_timeout=stop_timeout,
+        as_json=as_json,
+    )
+    if definition_path is not None:
+        if input_path == "-":
+            execution_input = _stdin_json()
+        else:
+            execution_input = {} if input_path is None else read_json(input_path)
+        code = run_locally(options, Path(definition_path).read_text(), execution_input, job=False)
+        sys.exit(code)
 
-    # With --json, stdout carries the document only: the tasks' lines go to stderr.
-    live = sys.stderr if as_json else sys.stdout
-    lock = threading.Lock()
+    from longjob.sam_app import load_application
 
-    def on_line(task: Any, line: str) -> None:
-        with lock:
-            print(f"[{task.label}] {line}", file=live, flush=True)
+    document = load_job(document_path)
+    application = load_application(project)
+    options.substitutions = {
+        **application.substitutions,
+        "LogGroupName": str(project / ".longjob" / "runs"),
+        **options.substitutions,
+    }
+    options.functions = {**application.functions, **options.functions}
+    if options.stop_timeout is None:
+        options.stop_timeout = float(application.parameters.get("StopTimeout", 30))
+    sys.exit(run_locally(options, application.definition, document, job=True))
 
+
+def _stdin_json() -> Any:
     try:
-        launcher = make_launcher(runtime, project, image or DEFAULT_IMAGE)
-        with LocalEngine(
-            project, launcher, functions=handlers, stop_timeout=stop_timeout, on_line=on_line
-        ) as engine:
-            result = engine.run(definition, execution_input, substitutions)
-    except EngineError as error:
-        click.echo(f"longjob: {error}", err=True)
-        sys.exit(EXIT_INVALID)
-
-    if as_json:
-        document = {
-            "status": result.status,
-            "output": result.output,
-            "error": result.error,
-            "cause": result.cause,
-            "executionArn": result.execution_arn,
-            "history": result.history,
-            "tasks": [vars(t) for t in result.tasks],
-            "notifications": [vars(n) for n in result.notifications],
-            "logDir": result.log_dir,
-        }
-        click.echo(json.dumps(document, indent=2))
-    else:
-        _print_report(result)
-    sys.exit(0 if result.succeeded else EXIT_FAILED)
+        return json.loads(sys.stdin.read())
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"-: {error}", param_hint="--input") from None

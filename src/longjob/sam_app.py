@@ -16,6 +16,7 @@ from typing import Any
 from cfn_tools import load_yaml
 
 from longjob.engine.service_hooks import FunctionSpec
+from longjob.exceptions import TemplateError
 
 STACK = "longjob-local"
 REGION = "us-east-1"
@@ -33,10 +34,6 @@ LOCAL_PARAMETER_VALUES = {
     "List<AWS::EC2::Subnet::Id>": ["subnet-local"],
     "AWS::EC2::Subnet::Id": "subnet-local",
 }
-
-
-class TemplateError(Exception):
-    """template.yaml is missing or lacks what a local run needs."""
 
 
 @dataclass
@@ -62,7 +59,9 @@ class _Resolver:
             elif "Default" in spec:
                 self.parameters[name] = spec["Default"]
             else:
-                self.parameters[name] = LOCAL_PARAMETER_VALUES.get(spec.get("Type"), f"{name}-local")
+                self.parameters[name] = LOCAL_PARAMETER_VALUES.get(
+                    spec.get("Type"), f"{name}-local"
+                )
         self.conditions: dict[str, Any] = template.get("Conditions", {})
 
     def ref(self, name: str) -> Any:
@@ -85,7 +84,8 @@ class _Resolver:
         if kind == "AWS::Logs::LogGroup":
             return self.resolve(props.get("LogGroupName", name))
         if kind == "AWS::Serverless::StateMachine":
-            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.resolve(props.get('Name', name))}"
+            machine = self.resolve(props.get("Name", name))
+            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
         if kind == "AWS::EC2::SecurityGroup":
             return "sg-local"
         return f"{STACK}-{name}"
@@ -103,14 +103,14 @@ class _Resolver:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.conditions[name]))
 
-    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
             return value
         if len(value) != 1:
             return {k: self.resolve(v) for k, v in value.items()}
-        (key, arg), = value.items()
+        ((key, arg),) = value.items()
         if key == "Ref":
             return self.ref(arg)
         if key == "Fn::GetAtt":
@@ -159,7 +159,9 @@ def load_application(project: Path, parameters: dict[str, Any] | None = None) ->
     resources = template.get("Resources", {})
     machines = [r for r in resources.values() if r.get("Type") == "AWS::Serverless::StateMachine"]
     if len(machines) != 1:
-        raise TemplateError(f"{path}: expected one AWS::Serverless::StateMachine, found {len(machines)}")
+        raise TemplateError(
+            f"{path}: expected one AWS::Serverless::StateMachine, found {len(machines)}"
+        )
     machine = machines[0]["Properties"]
     substitutions = {
         key: str(resolver.resolve(value))
@@ -171,7 +173,9 @@ def load_application(project: Path, parameters: dict[str, Any] | None = None) ->
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
-        module, _, handler = props.get("Handler", function_globals.get("Handler", "")).rpartition(".")
+        module, _, handler = props.get("Handler", function_globals.get("Handler", "")).rpartition(
+            "."
+        )
         code = Path(props["CodeUri"]) / (module.replace(".", "/") + ".py")
         variables = {
             **function_globals.get("Environment", {}).get("Variables", {}),

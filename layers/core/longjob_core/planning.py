@@ -47,9 +47,7 @@ def stage_tasks(
         [item_text(i) for i in stage["forEach"]] if "forEach" in stage else [None]
     )
     timeout = stage.get("timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT))
-    resources = (
-        {"Cpu": str(stage["cpu"]), "Memory": str(stage["memory"])} if "cpu" in stage else {}
-    )
+    resources = {"Cpu": str(stage["cpu"]), "Memory": str(stage["memory"])} if "cpu" in stage else {}
     tasks = []
     for item in items:
         environment = [
@@ -98,8 +96,10 @@ def oversized_tasks(document: dict[str, Any]) -> list[Problem]:
         for position, task in enumerate(stage_tasks(document, index, _EXECUTION_NAME_MAX)):
             size = overrides_size(task)
             if size > MAX_OVERRIDES_CHARS:
-                where = f"/stages/{index}/forEach/{position}" if "forEach" in stage else (
-                    f"/stages/{index}/run"
+                where = (
+                    f"/stages/{index}/forEach/{position}"
+                    if "forEach" in stage
+                    else (f"/stages/{index}/run")
                 )
                 problems.append(
                     Problem(

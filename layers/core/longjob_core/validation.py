@@ -153,7 +153,9 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
         if value.startswith("ssm:") and not SSM_REFERENCE.match(value):
             problems.append(Problem(where, "SSM references look like ssm:/path/to/parameter"))
         elif value.startswith("secretsmanager:") and not SECRETS_MANAGER_REFERENCE.match(value):
-            problems.append(Problem(where, "Secrets Manager references look like secretsmanager:name"))
+            problems.append(
+                Problem(where, "Secrets Manager references look like secretsmanager:name")
+            )
         elif (
             value
             and not is_reference(value)

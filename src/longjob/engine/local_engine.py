@@ -213,7 +213,9 @@ class LocalEngine:
         execution_name = description["name"]
         started = description["startDate"].timestamp()
         ended = time.time()
-        tasks = [t for t in self.runtime.tasks.values() if t.context.execution_name == execution_name]
+        tasks = [
+            t for t in self.runtime.tasks.values() if t.context.execution_name == execution_name
+        ]
         # Tasks still running belong to a state the execution no longer waits for.
         for task in tasks:
             self.runtime.stop(task.task_arn, "Execution ended")

@@ -1,0 +1,98 @@
+"""How a run's summary reads, in a notification and on the command line.
+
+The summary is built by the state machine (see statemachine/job.asl.json, "Next stage?"):
+job, execution, status, error, reason/cause, and one entry per stage with its status, exit
+code, attempts, task counts, start/stop times (epoch ms) and up to five failures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+
+
+def duration(stage: dict[str, Any]) -> str:
+    start, stop = stage.get("startedAt"), stage.get("stoppedAt")
+    if not isinstance(start, int | float) or not isinstance(stop, int | float):
+        return "-"
+    seconds = max(0, round((stop - start) / 1000))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _exit_code(stage: dict[str, Any]) -> str:
+    code = stage.get("exitCode")
+    return "-" if code is None else str(code)
+
+
+def subject(summary: dict[str, Any]) -> str:
+    text = f"[longjob] {summary.get('job', '?')} {summary.get('status', '?')}"
+    failed = [s for s in summary.get("stages", []) if s.get("status") in {"FAILED", "TIMED_OUT"}]
+    if failed:
+        first = failed[0]
+        text += f": {first['name']} {first['status'].lower().replace('_', ' ')}"
+        if first.get("exitCode") not in (None, 0):
+            text += f" (exit {first['exitCode']})"
+    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
+
+
+def body(summary: dict[str, Any]) -> str:
+    lines = [
+        f"Job {summary.get('job', '?')}: {summary.get('status', '?')}",
+        f"Execution: {summary.get('execution', '?')}",
+    ]
+    if summary.get("reason"):
+        lines.append(f"Reason: {summary['reason']}")
+    stages = summary.get("stages", [])
+    if stages:
+        lines.append("")
+        lines += stage_table(stages)
+    lines += failure_details(summary)
+    if summary.get("cause"):
+        lines += ["", str(summary["cause"])[:4000]]
+    return "\n".join(lines) + "\n"
+
+
+def stage_table(stages: list[dict[str, Any]]) -> list[str]:
+    """One aligned line per stage, under a header."""
+    rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION")]
+    for stage in stages:
+        tasks = stage.get("tasks")
+        rows.append(
+            (
+                stage["name"],
+                stage.get("status", "?"),
+                _exit_code(stage),
+                str(stage.get("attempts", "-")),
+                f"{stage.get('succeeded', 0)}/{tasks}" if tasks else "-",
+                duration(stage),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def failure_details(summary: dict[str, Any]) -> list[str]:
+    """What failed, why, and where its log stream is."""
+    lines: list[str] = []
+    log_group = summary.get("logGroup")
+    for stage in summary.get("stages", []):
+        for failure in stage.get("failures") or []:
+            where = stage["name"] + (f" [{failure['item']}]" if failure.get("item") else "")
+            exit_code = failure.get("exitCode")
+            lines.append("")
+            lines.append(
+                f"{where}: {failure.get('status')}"
+                + ("" if exit_code is None else f", exit code {exit_code}")
+                + f", {failure.get('attempts', 1)} attempt(s)"
+            )
+            detail = failure.get("reason") or failure.get("error")
+            if detail:
+                lines.append(f"  {str(detail)[:500]}")
+            if failure.get("taskId") and log_group:
+                lines.append(f"  logs: {log_group}, stream toolbox/toolbox/{failure['taskId']}")
+    return lines

@@ -1,0 +1,16 @@
+"""Errors of the longjob CLI: each is one clear message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+
+class UserError(Exception):
+    """Something the user can fix: a bad document, file or option."""
+
+    exit_code = EXIT_INVALID
+
+
+class TemplateError(UserError):
+    """template.yaml is missing or lacks what a local run needs."""

@@ -1,0 +1,206 @@
+"""`longjob run`: a job document (or any definition) run on the local engine, and its report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from longjob_core.summary import failure_details, stage_table
+
+from longjob.exceptions import EXIT_FAILED, EXIT_INVALID, UserError
+
+DEFAULT_STOP_TIMEOUT = 30.0
+
+
+@dataclass
+class LocalRunOptions:
+    project: Path
+    runtime: str = "process"
+    image: str | None = None
+    substitutions: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    stop_timeout: float | None = None
+    as_json: bool = False
+
+
+def read_secrets(path: str) -> dict[str, str]:
+    """``{"ssm:/path": "value", "secretsmanager:name": "value"}`` from a local file."""
+    from longjob.documents import read_json
+
+    secrets = read_json(path)
+    if not isinstance(secrets, dict):
+        raise UserError(f"{path}: must be a JSON object of reference -> value")
+    for reference, value in secrets.items():
+        if not (reference.startswith("ssm:/") or reference.startswith("secretsmanager:")):
+            raise UserError(f"{path}: {reference!r} is not ssm:/path or secretsmanager:name")
+        if not isinstance(value, str):
+            raise UserError(f"{path}: the value of {reference!r} must be a string")
+    return secrets
+
+
+def seed_secrets(engine: Any, secrets: dict[str, str]) -> None:
+    """Stores the secrets in the embedded SSM / Secrets Manager the tasks resolve against."""
+    ssm = engine.aws_client("ssm")
+    secretsmanager = engine.aws_client("secretsmanager")
+    for reference, value in secrets.items():
+        if reference.startswith("ssm:"):
+            ssm.put_parameter(
+                Name=reference[len("ssm:") :], Value=value, Type="SecureString", Overwrite=True
+            )
+        else:
+            secretsmanager.create_secret(
+                Name=reference[len("secretsmanager:") :], SecretString=value
+            )
+
+
+def job_summary(result: Any) -> dict[str, Any] | None:
+    """The job's summary: the output of a succeeded run, the cause of a failed one."""
+    if isinstance(result.output, dict) and "stages" in result.output:
+        return result.output
+    if result.cause:
+        try:
+            summary = json.loads(result.cause)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(summary, dict) and "stages" in summary:
+            return summary
+    return None
+
+
+def result_document(result: Any, output: Any) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "output": output,
+        "error": result.error,
+        "cause": result.cause,
+        "executionArn": result.execution_arn,
+        "history": result.history,
+        "tasks": [vars(t) for t in result.tasks],
+        "notifications": [
+            {k: v for k, v in vars(n).items() if k != "received_at"} for n in result.notifications
+        ],
+        "logDir": result.log_dir,
+    }
+
+
+def _duration(start: float | None, stop: float | None) -> str:
+    return "-" if start is None or stop is None else f"{stop - start:.1f}s"
+
+
+def task_table(result: Any) -> list[str]:
+    rows = [("TASK", "ATTEMPT", "EXIT", "STOP", "DURATION", "LOG")]
+    for task in result.tasks:
+        rows.append(
+            (
+                task.label,
+                str(task.attempt),
+                "-" if task.exit_code is None else str(task.exit_code),
+                task.stop_code or "-",
+                _duration(task.started_at, task.stopped_at),
+                task.log_file,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def print_definition_report(result: Any, out: IO[str]) -> None:
+    if result.tasks:
+        print("", *task_table(result), sep="\n", file=out)
+    for note in result.notifications:
+        print(f"\nnotification to {note.topic_arn}: {note.subject or ''}", file=out)
+        print(note.message, file=out)
+    print(f"\nexecution {result.execution_name}: {result.status}", file=out)
+    if result.error:
+        print(f"error: {result.error}", file=out)
+    if result.cause:
+        print(f"cause: {result.cause[:2000]}", file=out)
+    if result.output is not None:
+        print(f"output: {json.dumps(result.output)[:2000]}", file=out)
+
+
+def print_job_report(result: Any, summary: dict[str, Any] | None, out: IO[str]) -> None:
+    if summary is None:  # the workflow itself broke: show what the execution says
+        print_definition_report(result, out)
+        return
+    if summary.get("stages"):
+        print("", *stage_table(summary["stages"]), sep="\n", file=out)
+    for line in failure_details({**summary, "logGroup": None}):
+        print(line, file=out)
+    if summary.get("reason"):
+        print(f"\n{summary['reason']}", file=out)
+    if summary.get("status") == "INVALID" and summary.get("cause"):
+        print(f"\n{summary['cause']}", file=out)
+    for note in result.notifications:
+        print(f"\nnotification to {note.topic_arn}:\n  {note.subject}", file=out)
+    if summary.get("notification", "").startswith("failed"):
+        print(f"\nnotification {summary['notification']}", file=out)
+    print(f"\nlogs: {result.log_dir}", file=out)
+    print(f"job {summary.get('job')}: {summary.get('status')} ({result.execution_name})", file=out)
+
+
+def job_exit_code(summary: dict[str, Any] | None, result: Any) -> int:
+    status = summary.get("status") if summary else None
+    if status in {"SUCCEEDED", "SKIPPED"}:
+        return 0
+    if status == "INVALID":
+        return EXIT_INVALID
+    return 0 if summary is None and result.succeeded else EXIT_FAILED
+
+
+def run_locally(
+    options: LocalRunOptions,
+    definition: str,
+    execution_input: Any,
+    job: bool,
+) -> int:
+    """Runs one execution and prints it; returns the exit code."""
+    # Imported here: loading moto takes a second or two that other commands need not pay.
+    from longjob.containers import DEFAULT_IMAGE
+    from longjob.engine.exceptions import EngineError
+    from longjob.engine.launchers import make_launcher
+    from longjob.engine.local_engine import LocalEngine
+
+    out = sys.stdout
+    # With --json, stdout carries the document only: the tasks' lines go to stderr.
+    live = sys.stderr if options.as_json else sys.stdout
+    lock = threading.Lock()
+
+    def on_line(task: Any, line: str) -> None:
+        with lock:
+            print(f"[{task.label}] {line}", file=live, flush=True)
+
+    try:
+        launcher = make_launcher(options.runtime, options.project, options.image or DEFAULT_IMAGE)
+        with LocalEngine(
+            options.project,
+            launcher,
+            functions=options.functions,
+            stop_timeout=options.stop_timeout or DEFAULT_STOP_TIMEOUT,
+            on_line=on_line,
+        ) as engine:
+            seed_secrets(engine, options.secrets)
+            result = engine.run(definition, execution_input, options.substitutions)
+    except EngineError as error:
+        raise UserError(str(error)) from None
+
+    if not job:
+        if options.as_json:
+            print(json.dumps(result_document(result, result.output), indent=2), file=out)
+        else:
+            print_definition_report(result, out)
+        return 0 if result.succeeded else EXIT_FAILED
+    summary = job_summary(result)
+    if options.as_json:
+        print(json.dumps(result_document(result, summary or result.output), indent=2), file=out)
+    else:
+        print_job_report(result, summary, out)
+    return job_exit_code(summary, result)
