@@ -1,39 +1,54 @@
-# The README's first two commands: `make demo` and `make test`. Both set up what they need
-# (the .venv, and for the tests the Debian packages the image test uses).
+# The README's first two commands: `make demo` and `make test`. Both set up what they need:
+# the .venv, and for the tests the template-check venvs and the Debian packages the image
+# test uses.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+IAC := .venv-iac
+IAC_STAMP := $(IAC)/.installed
+CHECKOV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV)/.installed
+PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint image sysdeps clean
+.PHONY: demo test lint checks tools image sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
 	touch $@
 
-# Until the local runner lands, the demo runs the original toolbox calls through the
-# entrypoint, then shows a refused call and a failing script keeping their exit codes.
+$(IAC_STAMP): tools/requirements-iac.txt
+	$(PYTHON) -m venv $(IAC)
+	$(IAC)/bin/pip install $(PIP_QUIET) -r tools/requirements-iac.txt
+	touch $@
+
+$(CHECKOV_STAMP): tools/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install $(PIP_QUIET) -r tools/requirements-checkov.txt
+	touch $@
+
+tools: $(STAMP) $(IAC_STAMP) $(CHECKOV_STAMP)
+
+# Runs jobs/examples/hello.json for real on this machine: the project's state machine on the
+# local engine, its Lambda code, and the toolbox scripts as processes. No AWS, no Docker.
 demo: $(STAMP)
-	@export PATH="$(CURDIR)/$(BIN):$$PATH"; \
-	set -x; \
-	container/entrypoint.sh python test.py 'param1 param2'; \
-	container/entrypoint.sh bash test.sh -- 'one parameter with spaces'; \
-	container/entrypoint.sh perl test.sh; echo "exit code $$? (refused)"; \
-	container/entrypoint.sh bash pg_backup.sh -- --no-such-flag; echo "exit code $$? (script failed)"
+	$(BIN)/longjob run jobs/examples/hello.json
 
 sysdeps:
 	@tools/install-system-deps.sh
 
-test: $(STAMP) sysdeps
+test: tools sysdeps
 	$(BIN)/pytest
 
-lint: $(STAMP)
-	$(BIN)/pytest tests/test_lint.py
+# The static checks alone: ruff, shellcheck, hadolint, sam validate --lint, cfn-lint with
+# the serverless rules, statelint and checkov.
+checks: tools
+	$(BIN)/pytest tests/test_lint.py tests/template/test_static_checks.py
 
 image: sysdeps
 	tools/build-image.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .longjob
+	rm -rf $(VENV) $(IAC) $(CHECKOV) .pytest_cache .ruff_cache .longjob .aws-sam

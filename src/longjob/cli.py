@@ -145,6 +145,13 @@ def plan(document_path: str, as_json: bool) -> None:
     help="Lambda function NAME (or ARN) served by HANDLER: module:function or file.py:function.",
 )
 @click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Template parameter for a job run (repeatable; overrides samconfig.toml's default).",
+)
+@click.option(
     "--secrets",
     "secrets_path",
     type=click.Path(exists=True, dir_okay=False),
@@ -178,6 +185,7 @@ def run(
     input_path: str | None,
     subs: tuple[str, ...],
     functions: tuple[str, ...],
+    parameters: tuple[str, ...],
     secrets_path: str | None,
     runtime: str,
     image: str | None,
@@ -219,13 +227,15 @@ def run(
     from longjob.sam_app import load_application
 
     document = load_job(document_path)
-    application = load_application(project)
+    application = load_application(project, _pairs(parameters, "--parameter"))
     options.substitutions = {
         **application.substitutions,
         "LogGroupName": str(project / ".longjob" / "runs"),
         **options.substitutions,
     }
     options.functions = {**application.functions, **options.functions}
+    bucket = application.parameters.get("DataBucketName")
+    options.buckets = [bucket] if bucket else []
     if options.stop_timeout is None:
         options.stop_timeout = float(application.parameters.get("StopTimeout", 30))
     sys.exit(run_locally(options, application.definition, document, job=True))

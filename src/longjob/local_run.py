@@ -24,6 +24,7 @@ class LocalRunOptions:
     substitutions: dict[str, str] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    buckets: list[str] = field(default_factory=list)
     stop_timeout: float | None = None
     as_json: bool = False
 
@@ -188,6 +189,9 @@ def run_locally(
             on_line=on_line,
         ) as engine:
             seed_secrets(engine, options.secrets)
+            s3 = engine.aws_client("s3")
+            for bucket in options.buckets:  # the stack's data bucket exists before any run
+                s3.create_bucket(Bucket=bucket)
             result = engine.run(definition, execution_input, options.substitutions)
     except EngineError as error:
         raise UserError(str(error)) from None

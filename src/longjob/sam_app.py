@@ -9,6 +9,8 @@ stack's own naming (ARNs in a fake account and region); parameters take their de
 from __future__ import annotations
 
 import re
+import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +152,31 @@ class _Resolver:
         return {key: self.resolve(arg)}
 
 
+def samconfig_parameters(project: Path, environment: str = "default") -> dict[str, str]:
+    """The parameter_overrides of one samconfig.toml environment (as `sam deploy` reads them)."""
+    path = project / "samconfig.toml"
+    if not path.is_file():
+        return {}
+    try:
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise TemplateError(f"{path}: {error}") from None
+    overrides = config.get(environment, {}).get("deploy", {}).get("parameters", {})
+    raw = overrides.get("parameter_overrides", "")
+    items = raw if isinstance(raw, list) else shlex.split(raw)
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TemplateError(f"{path}: parameter_overrides entry {item!r} is not KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
 def load_application(project: Path, parameters: dict[str, Any] | None = None) -> LocalApplication:
+    """The application as the default samconfig environment deploys it, with ``parameters``
+    overriding both the template's defaults and samconfig's."""
+    parameters = {**samconfig_parameters(project), **(parameters or {})}
     path = project / "template.yaml"
     if not path.is_file():
         raise TemplateError(f"{path} not found: run from a longjob project or pass --project")

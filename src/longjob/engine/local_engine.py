@@ -137,6 +137,8 @@ class LocalEngine:
         # moto logs every caught state failure with a full dump of the state at WARNING;
         # the failure itself is in the execution history.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
+        # The embedded endpoint would log every request of the tasks' scripts.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         jsonata_evaluator.install()
         jsonpath_fix.install()
         ecs_state.install()

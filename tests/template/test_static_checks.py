@@ -1,0 +1,86 @@
+"""The template and the state machine pass the IaC linters (run from their own venvs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+IAC = ROOT / ".venv-iac" / "bin"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+
+
+def tool(path: Path) -> str:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: `make tools` installs the template checkers")
+    return str(path)
+
+
+def check(*command: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("environment", ["default", "prod"])
+def test_sam_validate_lint(environment: str) -> None:
+    output = check(
+        tool(IAC / "sam"),
+        "validate",
+        "--lint",
+        "--config-env",
+        environment,
+        env={"SAM_CLI_TELEMETRY": "0"},
+    )
+    assert "is a valid SAM Template" in output
+
+
+def test_cfn_lint_with_serverless_rules() -> None:
+    check(
+        tool(IAC / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--", "template.yaml"
+    )
+
+
+def test_statelint() -> None:
+    # JSONata fields (TimeoutSeconds, MaxConcurrency, Seconds) are checked by evaluating them.
+    check(tool(IAC / "statelint"), "--ignore=FLOAT", "--eval-jsonata", "statemachine/job.asl.json")
+
+
+def test_checkov_has_no_failures() -> None:
+    output = check(
+        tool(CHECKOV),
+        "-f",
+        "template.yaml",
+        "--framework",
+        "cloudformation",
+        "--compact",
+        "--quiet",
+        env={"BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert "Failed checks: 0" in output
+
+
+def test_every_checkov_skip_says_why() -> None:
+    from cfn_tools import load_yaml
+
+    template = load_yaml((ROOT / "template.yaml").read_text())
+    skips = [
+        (name, skip)
+        for name, resource in template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for name, skip in skips:
+        assert len(skip.get("comment", "")) > 20, f"{name}: skip {skip['id']} has no reason"
