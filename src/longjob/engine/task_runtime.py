@@ -190,6 +190,9 @@ class LocalTaskRuntime:
                 }
             )
         command, environment = self._container_overrides(request)
+        # A workflow that retries by looping (as longjob's does) numbers attempts itself.
+        if environment.get("LONGJOB_ATTEMPT", "").isdigit():
+            context.attempt = int(environment["LONGJOB_ATTEMPT"])
         task_id = uuid.uuid4().hex
         cluster_name = cluster_arn.rsplit("/", 1)[-1]
         record = TaskRecord(
