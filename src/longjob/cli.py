@@ -23,7 +23,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except UserError as error:
-            click.echo(f"longjob: {error}" if "\n" not in str(error) else str(error), err=True)
+            click.echo(f"longjob: {error}" if error.prefixed else str(error), err=True)
             sys.exit(error.exit_code)
 
     return wrapper

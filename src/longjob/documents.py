@@ -12,6 +12,8 @@ from longjob.exceptions import UserError
 
 
 class InvalidDocument(UserError):
+    prefixed = False
+
     def __init__(self, path: str, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(f"{path}: {p}" for p in problems))

@@ -10,6 +10,8 @@ class UserError(Exception):
     """Something the user can fix: a bad document, file or option."""
 
     exit_code = EXIT_INVALID
+    # Messages that already start with what they are about (a file path) need no prefix.
+    prefixed = True
 
 
 class TemplateError(UserError):

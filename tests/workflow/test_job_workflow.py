@@ -199,9 +199,7 @@ def test_whole_run_timeout(run_job, tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
 
 
-def test_fan_out_runs_every_item_at_most_max_concurrency_at_once(
-    run_job, tmp_path: Path
-) -> None:
+def test_fan_out_runs_every_item_at_most_max_concurrency_at_once(run_job, tmp_path: Path) -> None:
     items = ["a", "b", "c", "d", "e"]
     result, summary = run_job(
         {
@@ -254,7 +252,7 @@ def test_second_run_of_a_running_job_is_skipped(
         assert result.tasks == []
         assert not ledger.exists()
         # Another job may run at the same time.
-        other, other_summary = run_job(
+        _other, other_summary = run_job(
             {"job": "other", "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})]}
         )
         assert other_summary["status"] == "SUCCEEDED"
@@ -263,9 +261,7 @@ def test_second_run_of_a_running_job_is_skipped(
         engine.wait(first)
 
 
-def test_secret_reference_reaches_the_script_and_nothing_else(
-    engine: LocalEngine, run_job
-) -> None:
+def test_secret_reference_reaches_the_script_and_nothing_else(engine: LocalEngine, run_job) -> None:
     value = "pa55-Word-only-the-script-sees"
     engine.aws_client("ssm").put_parameter(
         Name="/longjob/test/db-password", Value=value, Type="SecureString", Overwrite=True
@@ -302,15 +298,27 @@ def test_secret_reference_reaches_the_script_and_nothing_else(
 
 
 INVALID = [
-    ({"job": "x", "stages": [{"name": "a", "run": ["bash", "t/exit.sh"], "retires": 2}]},
-     "/stages/0/retires: unknown field"),
-    ({"job": "x", "stages": [{"name": "a", "run": ["perl", "t/exit.sh"]}]},
-     "/stages/0/run/0: must be one of"),
-    ({"job": "x", "stages": [{"name": "a", "run": ["bash", "../etc/passwd"]}]},
-     "/stages/0/run/1: must be a relative path inside the scripts folder"),
-    ({"job": "x", "stages": [{"name": "a", "run": ["bash", "t/exit.sh"],
-                              "env": {"DB_PASSWORD": "hunter2"}}]},
-     "/stages/0/env/DB_PASSWORD: looks like a secret"),
+    (
+        {"job": "x", "stages": [{"name": "a", "run": ["bash", "t/exit.sh"], "retires": 2}]},
+        "/stages/0/retires: unknown field",
+    ),
+    (
+        {"job": "x", "stages": [{"name": "a", "run": ["perl", "t/exit.sh"]}]},
+        "/stages/0/run/0: must be one of",
+    ),
+    (
+        {"job": "x", "stages": [{"name": "a", "run": ["bash", "../etc/passwd"]}]},
+        "/stages/0/run/1: must be a relative path inside the scripts folder",
+    ),
+    (
+        {
+            "job": "x",
+            "stages": [
+                {"name": "a", "run": ["bash", "t/exit.sh"], "env": {"DB_PASSWORD": "hunter2"}}
+            ],
+        },
+        "/stages/0/env/DB_PASSWORD: looks like a secret",
+    ),
     ({"job": "x", "stages": []}, "/stages: must have at least 1 item(s)"),
     (["not", "a", "job"], "/: must be an object"),
 ]
@@ -336,9 +344,7 @@ def test_notification_failure_leaves_the_result_unchanged(
     original = engine.hooks.functions[key]
     engine.hooks.functions[key] = FunctionSpec("tests.workflow.handlers:crash")
     try:
-        result, summary = run_job(
-            {"job": "quiet", "stages": [stage("ok", "exit.sh")]}
-        )
+        result, summary = run_job({"job": "quiet", "stages": [stage("ok", "exit.sh")]})
     finally:
         engine.hooks.functions[key] = original
     assert result.status == "SUCCEEDED"
@@ -358,12 +364,13 @@ def billed_transitions(result: RunResult) -> int:
 
 def test_transition_budget_of_a_ten_stage_job(run_job) -> None:
     stages = [stage(f"s{i}", "exit.sh") for i in range(10)]
-    result, summary = run_job({"job": "ten", "stages": stages})
+    result, _summary = run_job({"job": "ten", "stages": stages})
     assert result.status == "SUCCEEDED", result.cause
     one, _ = run_job({"job": "one", "stages": stages[:1]})
     per_stage = (billed_transitions(result) - billed_transitions(one)) / 9
     fixed = billed_transitions(one) - per_stage
-    print(f"\ntransitions: 10 stages {billed_transitions(result)}, per stage {per_stage}, fixed {fixed}")
+    total = billed_transitions(result)
+    print(f"\ntransitions: 10 stages {total}, per stage {per_stage}, fixed {fixed}")
     assert per_stage <= 4
     assert fixed <= 10
 

@@ -88,7 +88,7 @@ def _describe(error: ValidationError) -> list[Problem]:
     if kind == "dependentRequired":
         field, needed = next(iter(error.validator_value.items()))
         return [Problem(pointer([*path, field]), f"needs {' and '.join(needed)} in the same stage")]
-    if kind == "propertyNames":
+    if "propertyNames" in error.schema_path:  # the instance is a property name of path
         return _describe_property_name(error, path)
     if kind == "pattern":
         key = next((str(p) for p in reversed(path) if isinstance(p, str)), "")

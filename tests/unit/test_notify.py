@@ -1,0 +1,151 @@
+"""functions/notify: the summary as a message, the notify policy, SNS and the webhook."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import ClassVar
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.conftest import event, function_module
+
+notify = function_module("notify")
+
+
+def test_subject_names_the_failed_stage_and_fits_sns() -> None:
+    summary = event("notify_failed")
+    assert notify.subject(summary) == "[longjob] nightly-maintenance FAILED: backup failed (exit 2)"
+    long = {**summary, "job": "j" * 64, "stages": [{**summary["stages"][0], "name": "s" * 64}]}
+    assert len(notify.subject(long)) == 100
+
+
+def test_body_has_the_stage_table_the_failure_and_where_the_logs_are() -> None:
+    text = notify.body(event("notify_failed"))
+    assert "Job nightly-maintenance: FAILED" in text
+    assert "STAGE   STATUS     EXIT  ATTEMPTS  TASKS  DURATION" in text
+    assert "backup  FAILED     2     3         0/1    12m03s" in text
+    assert "vacuum  SKIPPED    -     -         -      -" in text
+    assert "report  SUCCEEDED  0     1         1/1    4s" in text
+    assert "backup: FAILED, exit code 2, 3 attempt(s)" in text
+    assert (
+        "logs: /longjob/longjob-prod/tasks, stream toolbox/toolbox/0f3c9d2e8a7b4c5d9e1f2a3b4c5d6e7f"
+        in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "sent"),
+    [
+        ("always", "SUCCEEDED", True),
+        ("always", "SKIPPED", True),
+        ("failure", "SUCCEEDED", False),
+        ("failure", "FAILED", True),
+        ("failure", "TIMED_OUT", True),
+        ("failure", "INVALID", True),
+        ("never", "FAILED", False),
+    ],
+)
+def test_notify_policy(policy: str, status: str, sent: bool) -> None:
+    assert notify.should_notify(policy, status) is sent
+
+
+@pytest.fixture
+def aws() -> Iterator[dict]:
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        topic = sns.create_topic(Name="longjob")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        yield {
+            "sns": sns,
+            "ssm": boto3.client("ssm", region_name="us-east-1"),
+            "sqs": sqs,
+            "queue": queue,
+            "topic": topic,
+        }
+
+
+def received(aws: dict) -> list[dict]:
+    messages = aws["sqs"].receive_message(QueueUrl=aws["queue"], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def test_publishes_to_the_topic(aws: dict) -> None:
+    result = notify.notify(event("notify_failed"), aws["topic"], "", aws["sns"], aws["ssm"])
+    assert result["sent"] == ["sns"]
+    (message,) = received(aws)
+    assert message["Subject"] == "[longjob] nightly-maintenance FAILED: backup failed (exit 2)"
+    assert "backup: FAILED, exit code 2" in message["Message"]
+    assert message["MessageAttributes"]["status"]["Value"] == "FAILED"
+
+
+def test_policy_failure_sends_nothing_for_a_success(aws: dict) -> None:
+    result = notify.notify(event("notify_succeeded"), aws["topic"], "", aws["sns"], aws["ssm"])
+    assert result["sent"] == []
+    assert received(aws) == []
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(Hook.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Hook.bodies.clear()
+    Hook.status = 200
+    yield f"http://127.0.0.1:{server.server_port}/hooks/secret-token"
+    server.shutdown()
+
+
+def test_webhook_url_is_read_from_ssm_and_posted_to(aws: dict, webhook: str) -> None:
+    aws["ssm"].put_parameter(Name="/longjob/webhook", Value=webhook, Type="SecureString")
+    result = notify.notify(
+        event("notify_failed"), aws["topic"], "/longjob/webhook", aws["sns"], aws["ssm"]
+    )
+    assert result["sent"] == ["sns", "webhook"]
+    (posted,) = Hook.bodies
+    assert posted["text"].startswith("[longjob] nightly-maintenance FAILED")
+
+
+def test_a_failing_webhook_is_reported_without_its_url_and_sns_still_goes(
+    aws: dict, webhook: str
+) -> None:
+    Hook.status = 500
+    aws["ssm"].put_parameter(Name="/longjob/webhook", Value=webhook, Type="SecureString")
+    with pytest.raises(notify.NotificationFailed) as raised:
+        notify.notify(
+            event("notify_failed"), aws["topic"], "/longjob/webhook", aws["sns"], aws["ssm"]
+        )
+    assert str(raised.value) == "webhook: HTTPError"
+    assert "secret-token" not in str(raised.value)
+    assert len(received(aws)) == 1
+
+
+def test_handler_uses_its_environment(aws: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOPIC_ARN", aws["topic"])
+    monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "")
+    monkeypatch.setattr(notify, "sns_client", lambda: aws["sns"])
+    monkeypatch.setattr(notify, "ssm_client", lambda: aws["ssm"])
+    assert notify.lambda_handler(event("notify_failed"), None)["sent"] == ["sns"]

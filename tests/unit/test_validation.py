@@ -1,0 +1,75 @@
+"""longjob_core.validation: each rule of job document v1, with its pointer and words."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from longjob_core.validation import check
+
+from tests.conftest import ROOT
+
+
+def doc(**stage: Any) -> dict[str, Any]:
+    return {"job": "j", "stages": [{"name": "s", "run": ["bash", "x.sh"], **stage}]}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (doc(maxConcurrency=2), "/stages/0/maxConcurrency: needs forEach in the same stage"),
+        (doc(cpu=1024), "/stages/0/memory: is required with cpu/memory (a Fargate pair)"),
+        (doc(cpu=1000, memory=2048), "/stages/0/cpu: must be one of 256, 512, 1024"),
+        (doc(retries=11), "/stages/0/retries: must be at most 10"),
+        (doc(forEach=[]), "/stages/0/forEach: must have at least 1 item(s)"),
+        (doc(forEach=[{"a": 1}]), "/stages/0/forEach/0: must be a string or a number"),
+        (doc(env={"lower": "x"}), "/stages/0/env/lower: must be an upper-case name"),
+        (doc(env={"X": "ssm:no-slash"}), "/stages/0/env/X: SSM references look like ssm:/path"),
+        (doc(env={"API_TOKEN": ""}), None),  # empty is no secret
+        (doc(env={"API_TOKEN": "secretsmanager:prod/api"}), None),
+        (doc(run=["bash"]), "/stages/0/run: must have at least 2 item(s)"),
+        (doc(run=["bash", "-x.sh"]), "/stages/0/run/1: must be a relative path"),
+        (doc(run=["bash", "/etc/x.sh"]), "/stages/0/run/1: must be a relative path"),
+        (doc(run=["bash", "a/../b.sh"]), "/stages/0/run/1: must be a relative path"),
+        (doc(run=["bash", "a..b.sh"]), None),  # dots inside a name are fine
+        (doc(run=["bash", "x.sh", 3]), "/stages/0/run/2: must be a string"),
+        (doc(timeoutSeconds=0), "/stages/0/timeoutSeconds: must be at least 1"),
+        ({"job": "j", "stages": [{"run": ["bash", "x.sh"]}]}, "/stages/0/name: is required"),
+        (
+            {"job": "j", "timeoutSeconds": 31536001, "stages": doc()["stages"]},
+            "/timeoutSeconds: must be at most 31536000",
+        ),
+        (
+            {"job": "j", "concurrency": "maybe", "stages": doc()["stages"]},
+            '/concurrency: must be one of "forbid", "allow"',
+        ),
+        ("nope", "/: must be an object"),
+    ],
+)
+def test_rules(document: Any, expected: str | None) -> None:
+    problems = [str(p) for p in check(document)]
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_container_overrides_limit_points_at_the_item() -> None:
+    document = doc(forEach=["small", "x" * 9000], run=["bash", "x.sh", "{item}"])
+    (problem,) = check(document)
+    assert problem.pointer == "/stages/0/forEach/1"
+    assert "ECS accepts at most 8192" in problem.rule
+
+
+def test_document_size_limit() -> None:
+    document = doc(forEach=["x" * 300] * 1000)
+    problems = [str(p) for p in check(document)]
+    assert any(p.startswith("/: is ") and "at most 262144" in p for p in problems)
+
+
+def test_examples_and_the_design_document_example_are_valid() -> None:
+    for path in (ROOT / "jobs" / "examples").glob("*.json"):
+        assert check(json.loads(path.read_text())) == [], path
+    design_example = json.loads((ROOT / "tests/unit/events/prepare_job_nightly.json").read_text())
+    assert check(design_example["document"]) == []

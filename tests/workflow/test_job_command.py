@@ -1,0 +1,130 @@
+"""`longjob validate`, `plan` and `run JOB.json`: what a user types and sees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+from .test_run_command import longjob, write
+
+HELLO = str(ROOT / "jobs/examples/hello.json")
+
+
+def test_validate_accepts_the_examples() -> None:
+    examples = sorted(str(p) for p in (ROOT / "jobs/examples").glob("*.json"))
+    result = longjob("validate", *examples, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert f"{HELLO}: valid (2 stages, 2 task(s))" in result.stdout
+
+
+def test_validate_lists_every_problem_with_its_pointer(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path / "bad.json",
+        {"job": "x", "stages": [{"name": "a", "run": ["bash", "../x.sh"], "retires": 1}]},
+    )
+    result = longjob("validate", bad, HELLO, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{bad}: /stages/0/retires: unknown field (allowed: always, cpu, env, forEach, "
+        "maxConcurrency, memory, name, onFailure, retries, run, timeoutSeconds); did you mean "
+        "'retries'?",
+        f"{bad}: /stages/0/run/1: must be a relative path inside the scripts folder (no '..', "
+        "no leading '/' or '-')",
+    ]
+    assert f"{HELLO}: valid" in result.stdout
+
+
+def test_validate_unreadable_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"job": ')
+    result = longjob("validate", str(broken), str(tmp_path / "missing.json"), cwd=ROOT)
+    assert result.returncode == 2
+    assert "broken.json: not JSON (line 1, column 9: Expecting value)" in result.stderr
+    assert "missing.json: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_shows_commands_sizes_and_timeouts() -> None:
+    result = longjob("plan", str(ROOT / "jobs/examples/db-maintenance.json"), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "job db-maintenance: 4 stage(s), timeout 21600s" in result.stdout
+    assert "backup: bash pg_backup.sh -- --database test" in result.stdout
+    assert "cpu 1024 / memory 2048 MiB; timeout 7200s per attempt; 3 attempt(s)" in result.stdout
+    assert "4. report  (on failure: stop, always runs)" in result.stdout
+    plan = json.loads(longjob("plan", HELLO, "--json", cwd=ROOT).stdout)
+    assert [s["name"] for s in plan["stages"]] == ["hello-bash", "hello-python"]
+
+
+def test_run_hello_ends_with_the_stage_table(project: Path) -> None:
+    result = longjob("run", HELLO, cwd=project)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "[hello-bash] 2 parameters passed" in lines
+    assert "hello-python  SUCCEEDED  0     1         1/1    0s" in lines
+    assert "  [longjob] hello SUCCEEDED" in lines
+    assert lines[-1].startswith("job hello: SUCCEEDED (local-")
+
+
+def test_failed_job_exits_1_and_json_output_is_the_summary(project: Path, tmp_path: Path) -> None:
+    job = write(
+        tmp_path / "fails.json",
+        {
+            "job": "fails",
+            "stages": [{"name": "boom", "run": ["bash", "t/exit.sh"], "env": {"EXIT_CODE": "6"}}],
+        },
+    )
+    result = longjob("run", job, "--json", cwd=project)
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert document["status"] == "FAILED"
+    assert document["error"] == "JobFailed"
+    assert document["output"]["status"] == "FAILED"
+    assert document["output"]["stages"][0]["exitCode"] == 6
+
+
+def test_invalid_job_exits_2_and_starts_nothing(project: Path, tmp_path: Path) -> None:
+    runs = project / ".longjob" / "runs"
+    before = set(runs.iterdir()) if runs.exists() else set()
+    job = write(tmp_path / "bad.json", {"job": "x", "stages": [{"name": "a", "run": ["zsh", "x"]}]})
+    result = longjob("run", job, cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{job}: /stages/0/run/0: must be one of")
+    assert (set(runs.iterdir()) if runs.exists() else set()) == before
+
+
+def test_secrets_file_seeds_the_local_secret_stores(project: Path, tmp_path: Path) -> None:
+    value = "from-the-secrets-file"
+    secrets = write(tmp_path / "secrets.json", {"ssm:/longjob/local/db": value})
+    job = write(
+        tmp_path / "secret.json",
+        {
+            "job": "secret",
+            "stages": [
+                {
+                    "name": "check",
+                    "run": ["bash", "t/check_secret.sh"],
+                    "env": {
+                        "DB_PASSWORD": "ssm:/longjob/local/db",
+                        "EXPECTED_SHA256": hashlib.sha256(value.encode()).hexdigest(),
+                    },
+                }
+            ],
+        },
+    )
+    result = longjob("run", job, "--secrets", secrets, cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[check] secret: match" in result.stdout
+    assert value not in result.stdout + result.stderr
+
+
+def test_bad_secrets_file_and_bad_combinations_exit_2(project: Path, tmp_path: Path) -> None:
+    secrets = write(tmp_path / "secrets.json", {"vault:/x": "y"})
+    result = longjob("run", HELLO, "--secrets", secrets, cwd=project)
+    assert result.returncode == 2
+    assert "'vault:/x' is not ssm:/path or secretsmanager:name" in result.stderr
+    both = longjob("run", HELLO, "--definition", HELLO, cwd=project)
+    assert both.returncode == 2
+    assert "pass a job document, or --definition FILE (not both)" in both.stderr
