@@ -115,7 +115,7 @@ def test_invalid_input_exit_2(project: Path, tmp_path: Path) -> None:
         cwd=project,
     )
     assert result.returncode == 2
-    assert "Invalid value for --input" in result.stderr
+    assert "in.json: not JSON (line 1, column 2" in result.stderr
 
 
 def test_project_without_toolbox_is_a_clear_error(tmp_path: Path) -> None:
