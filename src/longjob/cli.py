@@ -77,7 +77,7 @@ def validate(documents: tuple[str, ...]) -> None:
 @reports_errors
 def plan(document_path: str, as_json: bool) -> None:
     """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts."""
-    from longjob_core.planning import make_plan
+    from longjob_core.planning import expand_stage, make_plan
 
     from longjob.documents import load_job
 
@@ -95,11 +95,12 @@ def plan(document_path: str, as_json: bool) -> None:
         flags = [f"on failure: {stage['onFailure']}"]
         if stage["always"]:
             flags.append("always runs")
-        if len(stage["tasks"]) > 1:
-            flags.append(f"{len(stage['tasks'])} tasks, {stage['maxConcurrency']} at a time")
+        tasks = expand_stage(stage)
+        if len(tasks) > 1:
+            flags.append(f"{len(tasks)} tasks, {stage['maxConcurrency']} at a time")
         click.echo(f"\n{index}. {stage['name']}  ({', '.join(flags)})")
-        for task in stage["tasks"]:
-            resources = task["resources"]
+        resources = stage["resources"]
+        for task in tasks:
             size = (
                 f"cpu {resources['Cpu']} / memory {resources['Memory']} MiB"
                 if resources
@@ -108,8 +109,8 @@ def plan(document_path: str, as_json: bool) -> None:
             command = " ".join(json.dumps(a) if " " in a or not a else a for a in task["command"])
             click.echo(f"   {task['label']}: {command}")
             click.echo(
-                f"      {size}; timeout {task['timeoutSeconds']}s per attempt; "
-                f"{task['maxAttempts']} attempt(s)"
+                f"      {size}; timeout {stage['timeoutSeconds']}s per attempt; "
+                f"{stage['maxAttempts']} attempt(s)"
             )
             user_env = [e for e in task["environment"] if not e["Name"].startswith("LONGJOB_")]
             for variable in user_env:

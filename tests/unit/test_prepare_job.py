@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
+from longjob_core import planning
 from longjob_core.exceptions import InvalidJobDocument
 from moto import mock_aws
 
@@ -32,23 +33,49 @@ def test_plan_of_the_design_example() -> None:
     start = datetime(2026, 11, 30, 3, tzinfo=UTC).timestamp() * 1000
     assert plan["deadline"] == start + 86400 * 1000  # StartTime + timeoutSeconds
     backup, vacuum, report = plan["stages"]
-    (task,) = backup["tasks"]
-    assert task["command"] == ["bash", "pg_backup.sh", "--", "--database", "orders"]
-    assert task["resources"] == {"Cpu": "1024", "Memory": "2048"}
-    assert task["maxAttempts"] == 3
-    assert task["timeoutSeconds"] == 7200
-    assert {"Name": "PGPASSWORD", "Value": "ssm:/longjob/prod/db-password"} in task["environment"]
-    assert task["environment"][:3] == [
+    assert backup["items"] == [None]
+    assert backup["command"] == ["bash", "pg_backup.sh", "--", "--database", "orders"]
+    assert backup["resources"] == {"Cpu": "1024", "Memory": "2048"}
+    assert (backup["maxAttempts"], backup["timeoutSeconds"], backup["retryDelaySeconds"]) == (
+        3,
+        7200,
+        10,
+    )
+    assert {"Name": "PGPASSWORD", "Value": "ssm:/longjob/prod/db-password"} in backup["environment"]
+    assert backup["environment"][:3] == [
         {"Name": "LONGJOB_JOB", "Value": "nightly-maintenance"},
         {"Name": "LONGJOB_STAGE", "Value": "backup"},
         {"Name": "LONGJOB_EXECUTION", "Value": "nightly-20261130T030000Z"},
     ]
-    assert [t["label"] for t in vacuum["tasks"]] == ["vacuum:orders", "vacuum:users"]
-    assert vacuum["tasks"][1]["command"] == ["python", "vacuum.py", "--", "--database", "users"]
-    assert {"Name": "LONGJOB_ITEM", "Value": "users"} in vacuum["tasks"][1]["environment"]
+    # forEach: one template, the items; the state machine fills {item} per task.
+    assert vacuum["items"] == ["orders", "users"]
+    assert vacuum["command"] == ["python", "vacuum.py", "--", "--database", "{item}"]
+    assert {"Name": "LONGJOB_ITEM", "Value": "{item}"} in vacuum["environment"]
     assert (vacuum["maxConcurrency"], vacuum["onFailure"]) == (2, "continue")
-    assert vacuum["tasks"][0]["timeoutSeconds"] == 86400  # no stage timeout: the job's
+    assert vacuum["timeoutSeconds"] == 86400  # no stage timeout: the job's
     assert report["always"] is True
+    tasks = planning.expand_stage(vacuum)
+    assert [t["label"] for t in tasks] == ["vacuum:orders", "vacuum:users"]
+    assert tasks[1]["command"] == ["python", "vacuum.py", "--", "--database", "users"]
+    assert {"Name": "LONGJOB_ITEM", "Value": "users"} in tasks[1]["environment"]
+
+
+def test_a_thousand_item_fan_out_plans_far_below_the_payload_limit() -> None:
+    document = {
+        "job": "big",
+        "stages": [
+            {
+                "name": "each",
+                "forEach": [f"tenant-database-{i:05d}" for i in range(1000)],
+                "maxConcurrency": 40,
+                "run": ["bash", "pg_vacuum.sh", "--database", "{item}"],
+                "env": {"PGHOST": "db.internal", "PGPASSWORD": "ssm:/longjob/prod/db"},
+            }
+        ],
+    }
+    payload = {**event("prepare_job_nightly"), "document": document}
+    plan = prepare_job.prepare(payload, sfn=_empty_sfn(), retry_delay_seconds=10)
+    assert len(json.dumps(plan)) < 64 * 1024
 
 
 def test_invalid_document_lists_every_problem() -> None:
@@ -132,4 +159,4 @@ def test_handler_reads_the_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RETRY_DELAY_SECONDS", "7")
     monkeypatch.setattr(prepare_job, "sfn_client", _empty_sfn)
     plan = prepare_job.lambda_handler(event("prepare_job_nightly"), None)
-    assert plan["stages"][0]["tasks"][0]["retryDelaySeconds"] == 7
+    assert plan["stages"][0]["retryDelaySeconds"] == 7

@@ -49,7 +49,9 @@ def application(project: Path) -> LocalApplication:
     return load_application(project, {"RetryDelaySeconds": "1"})
 
 
-@pytest.fixture(scope="session")
+# One engine per test module: an engine holds process-wide state (moto's mock, botocore
+# hooks on boto3's default session) that other modules' tests must not see.
+@pytest.fixture(scope="module")
 def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine]:
     functions = {
         name: spec.replace("tests/", str(ROOT / "tests") + "/", 1) if ".py:" in spec else spec

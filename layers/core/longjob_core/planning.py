@@ -1,10 +1,12 @@
 """Turns a valid job document into the plan the state machine iterates.
 
-The plan is the contract between prepare_job and statemachine/job.asl.json: one entry per
-stage, each with its tasks already expanded (forEach, {item}), their container command in
-the entrypoint's verbatim form and their environment in ECS's shape. The settings a task
-needs while it runs (attempts, timeout) travel with the task, so the state machine never
-has to look at the whole plan from inside a fan-out.
+The plan is the contract between prepare_job and statemachine/job.asl.json. Each stage
+carries its task template once (the container command in the entrypoint's verbatim form,
+the environment in ECS's shape, `{item}` still in place) and its `items`: the forEach
+items as text, or `[null]` for a plain stage. The state machine makes one task per item,
+replacing `{item}`, so a 1,000-item fan-out stays far below Step Functions' 256 KiB
+payload limit. `expand_stage` does the same expansion here, for validation (each task's
+overrides must fit ECS's limit) and for `longjob plan`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from longjob_core.validation import MAX_OVERRIDES_CHARS, Problem
 PLAN_VERSION = 1
 DEFAULT_JOB_TIMEOUT = 86400
 DEFAULT_RETRY_DELAY = 10  # seconds before the first retry; doubles with each attempt
+ITEM = "{item}"
 # The longest values the state machine adds at run time (LONGJOB_ATTEMPT) or that the
 # execution gives (an execution name has at most 80 characters).
-_RUNTIME_ENV_RESERVE = [
-    {"Name": "LONGJOB_ATTEMPT", "Value": "11"},
-]
+_RUNTIME_ENV_RESERVE = [{"Name": "LONGJOB_ATTEMPT", "Value": "11"}]
 _EXECUTION_NAME_MAX = "x" * 80
 
 
@@ -30,50 +31,62 @@ def item_text(item: str | int | float) -> str:
     return item if isinstance(item, str) else json.dumps(item)
 
 
-def _substitute(value: str, item: str | None) -> str:
-    return value if item is None else value.replace("{item}", item)
-
-
-def stage_tasks(
+def plan_stage(
     document: dict[str, Any],
     index: int,
     execution_name: str,
     retry_delay_seconds: int = DEFAULT_RETRY_DELAY,
-) -> list[dict[str, Any]]:
-    """The tasks of one stage: one, or one per forEach item."""
+) -> dict[str, Any]:
+    """One stage of the plan: its settings, its task template and its items."""
     stage = document["stages"][index]
     interpreter, script, *args = stage["run"]
-    items: list[str | None] = (
-        [item_text(i) for i in stage["forEach"]] if "forEach" in stage else [None]
-    )
-    timeout = stage.get("timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT))
-    resources = {"Cpu": str(stage["cpu"]), "Memory": str(stage["memory"])} if "cpu" in stage else {}
-    tasks = []
-    for item in items:
-        environment = [
-            {"Name": "LONGJOB_JOB", "Value": document["job"]},
-            {"Name": "LONGJOB_STAGE", "Value": stage["name"]},
-            {"Name": "LONGJOB_EXECUTION", "Value": execution_name},
-        ]
-        if item is not None:
-            environment.append({"Name": "LONGJOB_ITEM", "Value": item})
-        environment += [
-            {"Name": name, "Value": _substitute(value, item)}
+    for_each = "forEach" in stage
+    environment = [
+        {"Name": "LONGJOB_JOB", "Value": document["job"]},
+        {"Name": "LONGJOB_STAGE", "Value": stage["name"]},
+        {"Name": "LONGJOB_EXECUTION", "Value": execution_name},
+        *([{"Name": "LONGJOB_ITEM", "Value": ITEM}] if for_each else []),
+        *(
+            {"Name": name, "Value": value}
             for name, value in sorted((stage.get("env") or {}).items())
-        ]
-        tasks.append(
-            {
-                "label": stage["name"] if item is None else f"{stage['name']}:{item}",
-                "item": item,
-                "command": [interpreter, script, "--", *(_substitute(a, item) for a in args)],
-                "environment": environment,
-                "resources": resources,
-                "maxAttempts": 1 + stage.get("retries", 0),
-                "retryDelaySeconds": retry_delay_seconds,
-                "timeoutSeconds": timeout,
-            }
-        )
-    return tasks
+        ),
+    ]
+    return {
+        "name": stage["name"],
+        "always": stage.get("always", False),
+        "onFailure": stage.get("onFailure", "stop"),
+        "maxConcurrency": stage.get("maxConcurrency", 1),
+        "maxAttempts": 1 + stage.get("retries", 0),
+        "timeoutSeconds": stage.get(
+            "timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
+        ),
+        "retryDelaySeconds": retry_delay_seconds,
+        "resources": (
+            {"Cpu": str(stage["cpu"]), "Memory": str(stage["memory"])} if "cpu" in stage else {}
+        ),
+        "command": [interpreter, script, "--", *args],
+        "environment": environment,
+        "items": [item_text(i) for i in stage["forEach"]] if for_each else [None],
+    }
+
+
+def expand_stage(stage: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tasks of a planned stage, as the state machine makes them."""
+
+    def fill(text: str, item: str | None) -> str:
+        return text if item is None else item.join(text.split(ITEM))
+
+    return [
+        {
+            "label": stage["name"] if item is None else f"{stage['name']}:{item}",
+            "item": item,
+            "command": [fill(a, item) for a in stage["command"]],
+            "environment": [
+                {"Name": e["Name"], "Value": fill(e["Value"], item)} for e in stage["environment"]
+            ],
+        }
+        for item in stage["items"]
+    ]
 
 
 def overrides_size(task: dict[str, Any], container_name: str = "toolbox") -> int:
@@ -93,13 +106,14 @@ def overrides_size(task: dict[str, Any], container_name: str = "toolbox") -> int
 def oversized_tasks(document: dict[str, Any]) -> list[Problem]:
     problems = []
     for index, stage in enumerate(document["stages"]):
-        for position, task in enumerate(stage_tasks(document, index, _EXECUTION_NAME_MAX)):
+        planned = plan_stage(document, index, _EXECUTION_NAME_MAX)
+        for position, task in enumerate(expand_stage(planned)):
             size = overrides_size(task)
             if size > MAX_OVERRIDES_CHARS:
                 where = (
                     f"/stages/{index}/forEach/{position}"
                     if "forEach" in stage
-                    else (f"/stages/{index}/run")
+                    else f"/stages/{index}/run"
                 )
                 problems.append(
                     Problem(
@@ -126,18 +140,6 @@ def make_plan(
 ) -> dict[str, Any]:
     """The plan of a valid document (check it first with validation.check)."""
     timeout = document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
-    stages = []
-    for index, stage in enumerate(document["stages"]):
-        tasks = stage_tasks(document, index, execution_name, retry_delay_seconds)
-        stages.append(
-            {
-                "name": stage["name"],
-                "always": stage.get("always", False),
-                "onFailure": stage.get("onFailure", "stop"),
-                "maxConcurrency": stage.get("maxConcurrency", 1),
-                "tasks": tasks,
-            }
-        )
     return {
         "version": PLAN_VERSION,
         "job": document["job"],
@@ -148,5 +150,8 @@ def make_plan(
         "deadline": _epoch_ms(start_time) + timeout * 1000,
         "overlap": overlapping_execution is not None,
         "overlappingExecution": overlapping_execution,
-        "stages": stages,
+        "stages": [
+            plan_stage(document, index, execution_name, retry_delay_seconds)
+            for index in range(len(document["stages"]))
+        ],
     }
