@@ -77,16 +77,18 @@ def _operation(action: str) -> str:
 
 
 class LocalEcsTaskState(StateTaskServiceEcs):
+    def _operation_model(self, service_action_name: str | None) -> Any:
+        return ecs_model().operation_model(
+            _operation(service_action_name or self.resource.api_action)
+        )
+
     def _normalise_parameters(
         self,
         parameters: dict,
         boto_service_name: str | None = None,
         service_action_name: str | None = None,
     ) -> None:
-        operation = ecs_model().operation_model(
-            _operation(service_action_name or self.resource.api_action)
-        )
-        self._to_boto_request(parameters, operation.input_shape)
+        self._to_boto_request(parameters, self._operation_model(service_action_name).input_shape)
 
     def _normalise_response(
         self,
@@ -94,10 +96,7 @@ class LocalEcsTaskState(StateTaskServiceEcs):
         boto_service_name: str | None = None,
         service_action_name: str | None = None,
     ) -> None:
-        operation = ecs_model().operation_model(
-            _operation(service_action_name or self.resource.api_action)
-        )
-        self._from_boto_response(response, operation.output_shape)
+        self._from_boto_response(response, self._operation_model(service_action_name).output_shape)
 
     def _pascal_task(self, description: dict) -> dict:
         shape = ecs_model().shape_for("Task")
