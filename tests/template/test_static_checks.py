@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -84,3 +85,39 @@ def test_every_checkov_skip_says_why() -> None:
     assert skips
     for name, skip in skips:
         assert len(skip.get("comment", "")) > 20, f"{name}: skip {skip['id']} has no reason"
+
+
+def python313_path() -> str:
+    """PATH with a python3.13 on it: sam build needs the Lambda's Python (pyenv has it)."""
+    path = os.environ.get("PATH", "")
+    if shutil.which("python3.13"):
+        return path
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(pyenv_root.glob("versions/3.13*/bin/python3.13"))
+    if not found:
+        pytest.fail("sam build needs python3.13 on PATH (or under pyenv)")
+    return f"{found[-1].parent}{os.pathsep}{path}"
+
+
+def test_sam_build_packages_the_layer_for_python_313_on_arm64(tmp_path: Path) -> None:
+    for name in ("template.yaml", "samconfig.toml"):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    for folder in ("statemachine", "functions", "layers"):
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    result = subprocess.run(
+        [tool(IAC / "sam"), "build"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": python313_path()},
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    layer = tmp_path / ".aws-sam" / "build" / "CoreLayer" / "python"
+    assert (layer / "longjob_core" / "job.schema.json").is_file()
+    assert list(layer.glob("rpds/rpds.cpython-313-aarch64-linux-gnu.so"))
+    for function in ("PrepareJobFunction", "NotifyFunction"):
+        assert (tmp_path / ".aws-sam" / "build" / function / "app.py").is_file()
