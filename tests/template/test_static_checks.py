@@ -88,15 +88,17 @@ def test_every_checkov_skip_says_why() -> None:
 
 
 def python313_path() -> str:
-    """PATH with a python3.13 on it: sam build needs the Lambda's Python (pyenv has it)."""
+    """PATH with a working python3.13 first: sam build needs the Lambda's Python. pyenv's
+    shim is on PATH for every version, so look for the interpreter itself first."""
     path = os.environ.get("PATH", "")
-    if shutil.which("python3.13"):
-        return path
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     found = sorted(pyenv_root.glob("versions/3.13*/bin/python3.13"))
-    if not found:
-        pytest.fail("sam build needs python3.13 on PATH (or under pyenv)")
-    return f"{found[-1].parent}{os.pathsep}{path}"
+    if found:
+        return f"{found[-1].parent}{os.pathsep}{path}"
+    probe = subprocess.run(["python3.13", "-V"], capture_output=True, check=False)
+    if shutil.which("python3.13") and probe.returncode == 0:
+        return path
+    pytest.fail("sam build needs python3.13 (on PATH or under pyenv)")
 
 
 def test_sam_build_packages_the_layer_for_python_313_on_arm64(tmp_path: Path) -> None:
