@@ -129,23 +129,28 @@ def print_definition_report(result: Any, out: IO[str]) -> None:
 
 
 def print_job_report(result: Any, summary: dict[str, Any] | None, out: IO[str]) -> None:
+    """The notification, what failed, where the logs are, the outcome; the stage table last,
+    so it is what stays on screen."""
     if summary is None:  # the workflow itself broke: show what the execution says
         print_definition_report(result, out)
         return
-    if summary.get("stages"):
-        print("", *stage_table(summary["stages"]), sep="\n", file=out)
+    for note in result.notifications:
+        print(f"\nnotification to {note.topic_arn}:", file=out)
+        print(f"  Subject: {note.subject}", file=out)
+        for line in note.message.rstrip("\n").splitlines():
+            print(f"  {line}".rstrip(), file=out)
+    if summary.get("notification", "").startswith("failed"):
+        print(f"\nnotification {summary['notification']}", file=out)
     for line in failure_details({**summary, "logGroup": None}):
         print(line, file=out)
     if summary.get("reason"):
         print(f"\n{summary['reason']}", file=out)
     if summary.get("status") == "INVALID" and summary.get("cause"):
         print(f"\n{summary['cause']}", file=out)
-    for note in result.notifications:
-        print(f"\nnotification to {note.topic_arn}:\n  {note.subject}", file=out)
-    if summary.get("notification", "").startswith("failed"):
-        print(f"\nnotification {summary['notification']}", file=out)
     print(f"\nlogs: {result.log_dir}", file=out)
     print(f"job {summary.get('job')}: {summary.get('status')} ({result.execution_name})", file=out)
+    if summary.get("stages"):
+        print("", *stage_table(summary["stages"]), sep="\n", file=out)
 
 
 def job_exit_code(summary: dict[str, Any] | None, result: Any) -> int:

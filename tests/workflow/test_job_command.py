@@ -64,8 +64,14 @@ def test_run_hello_ends_with_the_stage_table(project: Path) -> None:
     lines = result.stdout.splitlines()
     assert "[hello-bash] 2 parameters passed" in lines
     assert "hello-python  SUCCEEDED  0     1         1/1    0s" in lines
-    assert "  [longjob] hello SUCCEEDED" in lines
-    assert lines[-1].startswith("job hello: SUCCEEDED (local-")
+    assert "  Subject: [longjob] hello SUCCEEDED" in lines
+    assert "  Job hello: SUCCEEDED" in lines  # the notification's own text
+    assert lines[-5].startswith("job hello: SUCCEEDED (local-")
+    assert lines[-3:] == [  # the run ends with the stage table
+        "STAGE         STATUS     EXIT  ATTEMPTS  TASKS  DURATION",
+        "hello-bash    SUCCEEDED  0     1         1/1    0s",
+        "hello-python  SUCCEEDED  0     1         1/1    0s",
+    ]
 
 
 def test_failed_job_exits_1_and_json_output_is_the_summary(project: Path, tmp_path: Path) -> None:
