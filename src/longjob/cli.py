@@ -247,3 +247,14 @@ def _stdin_json() -> Any:
         return json.loads(sys.stdin.read())
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"-: {error}", param_hint="--input") from None
+
+
+def _register_operations() -> None:
+    from longjob.cli_operate import COMMANDS
+
+    for command in COMMANDS:
+        command.callback = reports_errors(command.callback)
+        main.add_command(command)
+
+
+_register_operations()

@@ -62,6 +62,8 @@ def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine
         ProcessLauncher(project),
         functions={**functions, **application.functions},
         stop_timeout=2.0,
+        # Task lines also go to the embedded CloudWatch Logs, as awslogs would send them.
+        log_group=application.substitutions["LogGroupName"],
     ) as local:
         local.aws_client("s3").create_bucket(Bucket=application.parameters["DataBucketName"])
         yield local

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from longjob.engine import ecs_state, jsonata_evaluator, jsonpath_fix
+from longjob.engine import abort_fix, ecs_state, jsonata_evaluator, jsonpath_fix
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.launchers import Launcher
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
@@ -111,8 +112,11 @@ class LocalEngine:
         run_root: Path | None = None,
         stop_timeout: float = 30.0,
         on_line: LineSink | None = None,
+        log_group: str | None = None,
     ) -> None:
         self.project = project.resolve()
+        self.log_group = log_group
+        self._user_sink = on_line
         self.launcher = launcher
         self.functions = functions or {}
         self.run_root = run_root or project / ".longjob" / "runs"
@@ -126,8 +130,10 @@ class LocalEngine:
             base_env={},
             region=REGION,
             stop_timeout=stop_timeout,
-            on_line=on_line,
+            on_line=self._on_line,
         )
+        self._log_lock = threading.Lock()
+        self._streams: set[str] = set()
         self.hooks = ServiceHooks(self.functions, self.project, REGION)
         self._machines: dict[str, str] = {}
 
@@ -141,6 +147,7 @@ class LocalEngine:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         jsonata_evaluator.install()
         jsonpath_fix.install()
+        abort_fix.install()
         ecs_state.install()
         # Keep the user's real AWS settings away from the embedded AWS and the tasks.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
@@ -157,6 +164,9 @@ class LocalEngine:
         self._stack.enter_context(self.hooks)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.runtime.base_env = self.task_environment()
+        if self.log_group:
+            self._logs = self.aws_client("logs")
+            self._logs.create_log_group(logGroupName=self.log_group)
         ecs_state.set_runtime(self.runtime)
         self._stack.callback(ecs_state.set_runtime, None)
         self._stack.callback(self.runtime.shutdown)
@@ -181,6 +191,25 @@ class LocalEngine:
         )
         return env
 
+    def _on_line(self, record: TaskRecord, line: str) -> None:
+        if self.log_group:
+            self._to_cloudwatch(record, line)
+        if self._user_sink is not None:
+            self._user_sink(record, line)
+
+    def _to_cloudwatch(self, record: TaskRecord, line: str) -> None:
+        """Emulates the awslogs driver: stream toolbox/toolbox/<task id>, one event a line."""
+        stream = "toolbox/toolbox/" + record.task_arn.rsplit("/", 1)[-1]
+        with self._log_lock:
+            if stream not in self._streams:
+                self._logs.create_log_stream(logGroupName=self.log_group, logStreamName=stream)
+                self._streams.add(stream)
+            self._logs.put_log_events(
+                logGroupName=self.log_group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
+            )
+
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
         """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
         (ECS.AmazonECSException) or ``failures`` (AmazonECS.Unknown)."""
@@ -196,10 +225,7 @@ class LocalEngine:
         name: str | None = None,
     ) -> str:
         """Starts an execution and returns its ARN without waiting for it."""
-        text = parse_definition(substitute(definition, substitutions or {}))
-        machine_arn = self._machines.get(text)
-        if machine_arn is None:
-            machine_arn = self._machines[text] = self._create_state_machine(text)
+        machine_arn = self.create_state_machine(definition, substitutions)
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         return self.sfn.start_execution(
             stateMachineArn=machine_arn, name=execution_name, input=json.dumps(execution_input)
@@ -254,12 +280,24 @@ class LocalEngine:
             on_started(arn)
         return self.wait(arn)
 
-    def _create_state_machine(self, text: str) -> str:
+    def create_state_machine(
+        self,
+        definition: str,
+        substitutions: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """The ARN of a state machine with this definition (created once per definition)."""
+        text = parse_definition(substitute(definition, substitutions or {}))
+        if text not in self._machines:
+            self._machines[text] = self._create_state_machine(text, name)
+        return self._machines[text]
+
+    def _create_state_machine(self, text: str, name: str | None) -> str:
         # The ASL parser reports syntax errors on stderr as well as in the exception.
         with contextlib.redirect_stderr(io.StringIO()):
             try:
                 return self.sfn.create_state_machine(
-                    name=f"local-{uuid.uuid4().hex[:12]}", definition=text, roleArn=ROLE_ARN
+                    name=name or f"local-{uuid.uuid4().hex[:12]}", definition=text, roleArn=ROLE_ARN
                 )["stateMachineArn"]
             except ClientError as error:
                 raise InvalidDefinition(

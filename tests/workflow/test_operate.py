@@ -1,0 +1,251 @@
+"""Operating a deployed stack: start/watch/logs/status/history/stop/redrive against a stack in
+moto, its state machine run for real by the local engine (tasks log to CloudWatch Logs as
+awslogs would)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+
+from longjob.cli import main
+from longjob.engine.local_engine import LocalEngine
+from longjob.sam_app import LocalApplication
+
+STACK = "longjob-ops-test"
+
+
+@pytest.fixture(scope="module")
+def stack(engine: LocalEngine, application: LocalApplication) -> dict[str, str]:
+    machine = engine.create_state_machine(
+        application.definition, application.substitutions, name=f"{STACK}-job"
+    )
+    outputs = {
+        "StateMachineArn": machine,
+        "LogGroupName": application.substitutions["LogGroupName"],
+        "ClusterArn": application.substitutions["Cluster"],
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:longjob",
+        "RepositoryUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/longjob",
+    }
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName=STACK, TemplateBody=json.dumps(template)
+    )
+    return outputs
+
+
+def longjob(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def write(path: Path, document: Any) -> str:
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def bash(name: str, script: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "run": ["bash", f"t/{script}"], **fields}
+
+
+def executions(stack: dict[str, str]) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    return sfn.list_executions(stateMachineArn=stack["StateMachineArn"])["executions"]
+
+
+def wait_until(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_start_follow_shows_progress_and_lines_in_order(stack, tmp_path: Path) -> None:
+    job = write(
+        tmp_path / "job.json",
+        {
+            "job": "ops-two-stages",
+            "stages": [
+                bash("first", "exit.sh", env={"EXIT_CODE": "0"}),
+                {
+                    "name": "each",
+                    "forEach": ["a", "b"],
+                    "maxConcurrency": 2,
+                    "run": ["bash", "t/exit.sh", "item={item}"],
+                },
+            ],
+        },
+    )
+    result = longjob("start", job, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("started arn:aws:states:us-east-1:123456789012:execution:")
+    assert lines[0].split(":")[-1].startswith("ops-two-stages-")
+    assert lines[1].startswith("console https://us-east-1.console.aws.amazon.com/states/")
+    # Progress and log lines of each task, in order: start, its output, its end.
+    for label in ("first", "each:a", "each:b"):
+        mine = [line for line in lines if line.startswith(f"[{label}] ")]
+        assert mine[0] == f"[{label}] attempt 1: starting task"
+        assert mine[1].startswith(f"[{label}] attempt 1: task ")
+        assert any(line.startswith(f'[{label}] {{"longjob":"start"') for line in mine)
+        assert mine[-1].startswith(f"[{label}] attempt 1: exit code 0")
+        assert len(mine) == len(set(mine)), "a line was printed twice"
+    assert "[each:b] args: item=b" in lines
+    assert lines.index("[first] args:") < lines.index("[each:a] args: item=a")
+    assert lines[-1].startswith("job ops-two-stages: SUCCEEDED (ops-two-stages-")
+
+
+def test_start_follow_exit_codes(stack, engine: LocalEngine, tmp_path: Path) -> None:
+    failing = write(
+        tmp_path / "f.json",
+        {"job": "ops-fails", "stages": [bash("boom", "exit.sh", env={"EXIT_CODE": "5"})]},
+    )
+    result = longjob("start", failing, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert result.exit_code == 1
+    assert "[boom] attempt 1: FAILED, exit code 5" in result.output
+    assert "boom: FAILED, exit code 5, 1 attempt(s)" in result.output
+
+    pidfile = tmp_path / "pid"
+    long_job = {
+        "job": "ops-exclusive",
+        "stages": [bash("long", "sleep.sh", env={"PIDFILE": str(pidfile)})],
+    }
+    started = longjob("start", write(tmp_path / "l.json", long_job), "--stack", STACK)
+    assert started.exit_code == 0
+    first = started.output.split()[1]
+    wait_until(pidfile.exists)
+    try:
+        skipped = longjob(
+            "start",
+            write(tmp_path / "s.json", long_job),
+            "--stack",
+            STACK,
+            "--follow",
+            "--poll",
+            "0.2",
+        )
+        assert skipped.exit_code == 3
+        assert "job ops-exclusive: SKIPPED" in skipped.output
+    finally:
+        stopped = longjob("stop", first, "--stack", STACK)
+    assert stopped.exit_code == 0
+    assert stopped.output == f"stopped {first}\n"
+    engine.wait(first)
+    assert longjob("status", first, "--stack", STACK, "--json").exit_code == 0
+    status = json.loads(longjob("status", first, "--stack", STACK, "--json").output)
+    assert status["status"] == "ABORTED"
+
+
+def test_invalid_document_starts_nothing(stack, tmp_path: Path) -> None:
+    before = len(executions(stack))
+    bad = write(tmp_path / "bad.json", {"job": "x", "stages": [{"name": "a", "run": ["ksh", "x"]}]})
+    result = CliRunner().invoke(main, ["start", bad, "--stack", STACK, "--follow"])
+    assert result.exit_code == 2
+    assert "/stages/0/run/0: must be one of" in result.output
+    assert len(executions(stack)) == before
+
+
+def test_logs_status_history_after_a_run(stack, tmp_path: Path) -> None:
+    job = write(
+        tmp_path / "job.json",
+        {
+            "job": "ops-report",
+            "stages": [
+                {"name": "each", "forEach": ["x", "y"], "run": ["bash", "t/exit.sh", "{item}"]},
+                bash("last", "exit.sh", env={"EXIT_CODE": "2"}),
+            ],
+        },
+    )
+    result = longjob("start", job, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert result.exit_code == 1
+    name = result.output.split()[1].rsplit(":", 1)[-1]
+
+    logs = longjob("logs", name, "--stack", STACK)
+    assert logs.exit_code == 0
+    lines = logs.output.splitlines()
+    assert lines[0] == "== each"
+    assert (
+        lines.index("[each:x] args: x") < lines.index("[each:y] args: y") < lines.index("== last")
+    )
+    assert "[last] args:" in lines
+    only = longjob("logs", name, "--stack", STACK, "--stage", "last", "--json")
+    (entry,) = json.loads(only.output)
+    assert (entry["stage"], entry["exitCode"], entry["status"]) == ("last", 2, "FAILED")
+    assert any(line["message"].strip() == "args:" for line in entry["lines"])
+
+    status = longjob("status", name, "--stack", STACK)
+    assert f"execution {name} (job ops-report): FAILED / FAILED" in status.output
+    assert "last   FAILED     2" in status.output
+
+    history = longjob("history", "--stack", STACK, "--job", "ops-report")
+    header, row = history.output.splitlines()[:2]
+    assert header.split() == [
+        "EXECUTION",
+        "JOB",
+        "STATUS",
+        "STARTED",
+        "(UTC)",
+        "DURATION",
+        "FAILED",
+        "STAGE",
+        "EXIT",
+    ]
+    assert row.split()[:3] == [name, "ops-report", "FAILED"]
+    assert row.split()[-2:] == ["last", "2"]
+    runs = json.loads(longjob("history", "--stack", STACK, "--limit", "1", "--json").output)
+    assert len(runs) == 1
+
+
+def test_redrive_resumes_from_the_failed_stage(stack, tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    ledger = tmp_path / "ledger"
+    job = write(
+        tmp_path / "job.json",
+        {
+            "job": "ops-resume",
+            "stages": [
+                bash("done", "count.sh", env={"LEDGER": str(ledger)}),
+                bash("flaky", "flaky.sh", env={"COUNTER": str(counter), "PASS_ON": "2"}),
+                bash("after", "count.sh", env={"LEDGER": str(ledger)}),
+            ],
+        },
+    )
+    first = longjob("start", job, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert first.exit_code == 1
+    assert ledger.read_text().split() == ["done:"]
+    name = first.output.split()[1]
+    result = longjob("redrive", name, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "resuming ops-resume from stage flaky (2 of 3 stages)" in result.output
+    assert ledger.read_text().split() == ["done:", "after:"]  # "done" did not run again
+    again = CliRunner().invoke(main, ["redrive", name.rsplit(":", 1)[-1], "--stack", STACK])
+    assert again.exit_code == 0  # a failed run can be resumed more than once
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "nope", "--stack", "no-such-stack"], "longjob: stack not found: "),
+        (["status", "no-such-execution", "--stack", STACK], "longjob: execution not found: "),
+        (["logs", "x", "--stack", STACK, "--stage", "nope"], "longjob: execution not found"),
+    ],
+)
+def test_errors_are_one_line(stack, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.startswith(message)
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_stack_option_is_required() -> None:
+    result = CliRunner().invoke(main, ["status", "x"], env={"LONGJOB_STACK": None})
+    assert result.exit_code == 2
+    assert "Missing option '--stack'" in result.output
