@@ -321,8 +321,15 @@ def stop(aws: Aws, stack: Stack, execution: str) -> None:
 @click.command()
 @click.argument("execution")
 @click.option("--follow", is_flag=True, help="Watch the new run and exit with its code.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="With --follow: seconds between history reads.",
+)
 @stack_options
-def redrive(aws: Aws, stack: Stack, execution: str, follow: bool) -> None:
+def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -> None:
     """Resume a failed run from its failed stage: a new run of the same document with the
     stages from the first failed one on (the job's settings unchanged)."""
     description, _ = _attempts(aws, stack.execution_arn(execution))
@@ -345,7 +352,7 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool) -> None:
     )
     _announce(arn)
     if follow:
-        sys.exit(_watch(aws, stack, arn))
+        sys.exit(_watch(aws, stack, arn, poll))
 
 
 COMMANDS = [start, watch, logs, status, history, stop, redrive]

@@ -226,10 +226,13 @@ def test_stopping_the_execution_stops_its_tasks(engine: LocalEngine, tmp_path: P
     assert outcome["result"].status == "ABORTED"
     time.sleep(0.5)
     assert not _alive(int(pidfile.read_text()))
+    (task,) = outcome["result"].tasks
+    assert task.stop_code == "UserInitiated"
+    # Nothing of this task lives on: no process carries its marker any more.
     assert not any(
-        p.environ().get("LONGJOB_LOCAL_TASK_ID")
+        _safe_environ(p) and p.environ().get("LONGJOB_LOCAL_TASK_ID") == task.task_arn
         for p in psutil.process_iter()
-        if p.pid != os.getpid() and _safe_environ(p)
+        if p.pid != os.getpid()
     )
 
 
