@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from longjob_core.summary import human_duration
 
 from longjob.deployed import Aws, AwsError, Stack, aws_errors, console_url
 from longjob.exceptions import UserError
@@ -182,11 +183,7 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
 
 def _duration(description: dict[str, Any]) -> str:
     stop = description.get("stopDate") or datetime.now(UTC)
-    seconds = int((stop - description["startDate"]).total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    return (
-        f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
-    )
+    return human_duration((stop - description["startDate"]).total_seconds())
 
 
 def _failed_stage(summary: dict[str, Any] | None) -> tuple[str, str]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from longjob_core.summary import summary_from
+
 STREAM_PREFIX = "toolbox/toolbox/"  # awslogs: <stream prefix>/<container name>/<task id>
 
 
@@ -161,15 +163,8 @@ def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def summary_of(description: dict[str, Any]) -> dict[str, Any] | None:
-    """The job summary of an ended execution: its output, or the cause of its failure."""
-    for text in (description.get("output"), description.get("cause")):
-        try:
-            summary = json.loads(text or "")
-        except ValueError:
-            continue
-        if isinstance(summary, dict) and "status" in summary and "stages" in summary:
-            return summary
-    return None
+    """The job summary of an ended execution (DescribeExecution)."""
+    return summary_from(description.get("output"), description.get("cause"))
 
 
 def job_of(description: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from longjob_core.summary import failure_details, stage_table
+from longjob_core.summary import failure_details, human_duration, stage_table, summary_from
 
 from longjob.exceptions import EXIT_FAILED, EXIT_INVALID, UserError
 
@@ -61,16 +61,7 @@ def seed_secrets(engine: Any, secrets: dict[str, str]) -> None:
 
 def job_summary(result: Any) -> dict[str, Any] | None:
     """The job's summary: the output of a succeeded run, the cause of a failed one."""
-    if isinstance(result.output, dict) and "stages" in result.output:
-        return result.output
-    if result.cause:
-        try:
-            summary = json.loads(result.cause)
-        except json.JSONDecodeError:
-            return None
-        if isinstance(summary, dict) and "stages" in summary:
-            return summary
-    return None
+    return summary_from(result.output, result.cause)
 
 
 def result_document(result: Any, output: Any) -> dict[str, Any]:
@@ -89,10 +80,6 @@ def result_document(result: Any, output: Any) -> dict[str, Any]:
     }
 
 
-def _duration(start: float | None, stop: float | None) -> str:
-    return "-" if start is None or stop is None else f"{stop - start:.1f}s"
-
-
 def task_table(result: Any) -> list[str]:
     rows = [("TASK", "ATTEMPT", "EXIT", "STOP", "DURATION", "LOG")]
     for task in result.tasks:
@@ -102,7 +89,9 @@ def task_table(result: Any) -> list[str]:
                 str(task.attempt),
                 "-" if task.exit_code is None else str(task.exit_code),
                 task.stop_code or "-",
-                _duration(task.started_at, task.stopped_at),
+                human_duration(
+                    None if task.stopped_at is None else task.stopped_at - (task.started_at or 0)
+                ),
                 task.log_file,
             )
         )

@@ -17,6 +17,8 @@ from longjob.cli import main
 from longjob.engine.local_engine import LocalEngine
 from longjob.sam_app import LocalApplication
 
+from .test_run_command import write
+
 STACK = "longjob-ops-test"
 
 
@@ -44,11 +46,6 @@ def stack(engine: LocalEngine, application: LocalApplication) -> dict[str, str]:
 
 def longjob(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def write(path: Path, document: Any) -> str:
-    path.write_text(json.dumps(document))
-    return str(path)
 
 
 def bash(name: str, script: str, **fields: Any) -> dict[str, Any]:

@@ -7,21 +7,42 @@ code, attempts, task counts, start/stop times (epoch ms) and up to five failures
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+
+
+def human_duration(seconds: float | None) -> str:
+    """12s, 4m03s, 2h00m05s; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(max(0, round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def duration(stage: dict[str, Any]) -> str:
     start, stop = stage.get("startedAt"), stage.get("stoppedAt")
     if not isinstance(start, int | float) or not isinstance(stop, int | float):
         return "-"
-    seconds = max(0, round((stop - start) / 1000))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    return human_duration((stop - start) / 1000)
+
+
+def summary_from(output: Any, cause: str | None = None) -> dict[str, Any] | None:
+    """A run's summary: its output when it succeeded, the Fail state's cause when it failed
+    (either may be JSON text or already parsed); None when neither is a summary."""
+    for value in (output, cause):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
+        if isinstance(value, dict) and "status" in value and "stages" in value:
+            return value
+    return None
 
 
 def _exit_code(stage: dict[str, Any]) -> str:
