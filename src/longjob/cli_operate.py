@@ -41,6 +41,20 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--follow and --poll, for the commands that start a run."""
+    command = click.option(
+        "--poll",
+        type=click.FloatRange(min=0.1),
+        default=2.0,
+        show_default=True,
+        help="With --follow: seconds between history reads.",
+    )(command)
+    return click.option("--follow", is_flag=True, help="Watch the run and exit with its code.")(
+        command
+    )
+
+
 def _say(line: str) -> None:
     click.echo(line)
 
@@ -74,14 +88,7 @@ def _announce(arn: str) -> None:
 @click.command()
 @click.argument("document_path", metavar="JOB.json")
 @click.option("--name", default=None, help="Execution name (default: <job>-<UTC time>).")
-@click.option("--follow", is_flag=True, help="Watch the run and exit with its code.")
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0.1),
-    default=2.0,
-    show_default=True,
-    help="With --follow: seconds between history reads.",
-)
+@follow_options
 @stack_options
 def start(
     aws: Aws, stack: Stack, document_path: str, name: str | None, follow: bool, poll: float
@@ -317,14 +324,7 @@ def stop(aws: Aws, stack: Stack, execution: str) -> None:
 
 @click.command()
 @click.argument("execution")
-@click.option("--follow", is_flag=True, help="Watch the new run and exit with its code.")
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0.1),
-    default=2.0,
-    show_default=True,
-    help="With --follow: seconds between history reads.",
-)
+@follow_options
 @stack_options
 def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -> None:
     """Resume a failed run from its failed stage: a new run of the same document with the
