@@ -36,7 +36,7 @@ def describe_change(change: Change) -> str:
         retry = f" (retry {attempt.number - 1})" if attempt.number > 1 else ""
         return f"attempt {attempt.number}{retry}: starting task"
     if change.kind == "running":
-        return f"attempt {attempt.number}: task {attempt.task_id}"
+        return f"attempt {attempt.number}: task {attempt.task_arn}"
     if attempt.status == "SUCCEEDED":
         return f"attempt {attempt.number}: exit code {attempt.exit_code}{_seconds(attempt)}"
     code = "" if attempt.exit_code is None else f", exit code {attempt.exit_code}"
