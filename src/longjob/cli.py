@@ -76,14 +76,20 @@ def validate(documents: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan prepare_job would return.")
 @reports_errors
 def plan(document_path: str, as_json: bool) -> None:
-    """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts."""
+    """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts, and
+    the worst-case use of each AWS quota the run must fit."""
     from longjob_core.planning import expand_stage, make_plan
+    from longjob_core.quotas import estimates
 
     from longjob.documents import load_job
 
     document = load_job(document_path)
     the_plan = make_plan(document, execution_name="<execution>")
+    quotas = estimates(document)
     if as_json:
+        the_plan["quotas"] = [
+            {"what": e.what, "estimate": e.value, "limit": e.limit, "unit": e.unit} for e in quotas
+        ]
         click.echo(json.dumps(the_plan, indent=2))
         return
     click.echo(
@@ -115,6 +121,13 @@ def plan(document_path: str, as_json: bool) -> None:
             user_env = [e for e in task["environment"] if not e["Name"].startswith("LONGJOB_")]
             for variable in user_env:
                 click.echo(f"      {variable['Name']}={variable['Value']}")
+    click.echo("\nquotas (worst case: every task fails every attempt):")
+    width = max(len(e.what) for e in quotas)
+    for estimate in quotas:
+        click.echo(
+            f"   {estimate.what.ljust(width)}  {estimate.value:>9,} of {estimate.limit:>9,} "
+            f"{estimate.unit}"
+        )
 
 
 @main.command()

@@ -21,7 +21,11 @@ def test_subject_names_the_failed_stage_and_fits_sns() -> None:
     summary = event("notify_failed")
     assert notify.subject(summary) == "[longjob] nightly-maintenance FAILED: backup failed (exit 2)"
     long = {**summary, "job": "j" * 64, "stages": [{**summary["stages"][0], "name": "s" * 64}]}
-    assert len(notify.subject(long)) == 100
+    # SNS: "less than 100 characters", one line, no control characters.
+    assert len(notify.subject(long)) == 99
+    assert notify.subject(long).endswith("…")
+    broken = {**summary, "job": "two\nlines\x07"}
+    assert notify.subject(broken).startswith("[longjob] two lines  FAILED")
 
 
 def test_body_has_the_stage_table_the_failure_and_where_the_logs_are() -> None:

@@ -65,7 +65,7 @@ def test_container_overrides_limit_points_at_the_item() -> None:
 def test_document_size_limit() -> None:
     document = doc(forEach=["x" * 300] * 1000)
     problems = [str(p) for p in check(document)]
-    assert any(p.startswith("/: is ") and "at most 262144" in p for p in problems)
+    assert any(p.startswith("/: is ") and "at most 262,144" in p for p in problems)
 
 
 def test_examples_and_the_design_document_example_are_valid() -> None:

@@ -173,7 +173,7 @@ def test_stage_timeout_stops_the_task(run_job, tmp_path: Path) -> None:
     )
     assert result.error == "JobFailed"
     assert statuses(summary) == [("slow", "TIMED_OUT"), ("after", "SKIPPED")]
-    assert summary["stages"][0]["failures"][0]["error"] == "States.Timeout"
+    assert summary["stages"][0]["failures"][0]["reason"].startswith("States.Timeout")
     assert not _alive(int(pidfile.read_text()))
 
 

@@ -7,6 +7,11 @@ items as text, or `[null]` for a plain stage. The state machine makes one task p
 replacing `{item}`, so a 1,000-item fan-out stays far below Step Functions' 256 KiB
 payload limit. `expand_stage` does the same expansion here, for validation (each task's
 overrides must fit ECS's limit) and for `longjob plan`.
+
+Each task's iteration returns a small record (`item_record` is its largest form); a failed
+task keeps its reason cut to the stage's `reasonChars`, chosen so that a stage whose every
+task fails still returns a Map result under the payload limit (docs/design.md, "Bounded
+state").
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from longjob_core.validation import MAX_OVERRIDES_CHARS, Problem
+from longjob_core.limits import EXECUTION_NAME_CHARS, OVERRIDES_CHARS, PAYLOAD_BYTES
+from longjob_core.problems import Problem
 
 PLAN_VERSION = 1
 DEFAULT_JOB_TIMEOUT = 86400
@@ -24,7 +30,41 @@ ITEM = "{item}"
 # The longest values the state machine adds at run time (LONGJOB_ATTEMPT) or that the
 # execution gives (an execution name has at most 80 characters).
 _RUNTIME_ENV_RESERVE = [{"Name": "LONGJOB_ATTEMPT", "Value": "11"}]
-_EXECUTION_NAME_MAX = "x" * 80
+_EXECUTION_NAME_MAX = "x" * EXECUTION_NAME_CHARS
+# A stage's Map result may use this much of the payload limit; the rest is margin.
+MAP_RESULT_BUDGET = PAYLOAD_BYTES - 16 * 1024
+# A failed task's reason: at most this long, shorter when many tasks share the budget.
+# The workflow replaces characters outside printable ASCII, so each takes at most two bytes
+# of JSON (a quote or backslash is escaped).
+REASON_CHARS_MAX = 200
+REASON_BYTES_PER_CHAR = 2
+
+
+def item_record(index: int, reason_chars: int) -> dict[str, Any]:
+    """The largest record one task's iteration can return (see "Task failed" in the ASL)."""
+    return {
+        "index": index,
+        "status": "TIMED_OUT",
+        "exitCode": 255,
+        "reason": '"' * reason_chars,  # each escaped: the most bytes a character can take
+        "attempts": 11,
+        "taskId": "0" * 32,
+        "startedAt": 10**13,
+        "stoppedAt": 10**13,
+    }
+
+
+def compact_size(value: Any) -> int:
+    """UTF-8 bytes of a value as compact JSON, the way Step Functions measures payloads."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def reason_chars(items: int) -> int:
+    """How much of a failed task's reason each of ``items`` tasks may keep; negative when
+    even empty reasons do not fit (the quota guard refuses such a stage)."""
+    per_item = MAP_RESULT_BUDGET // items - 1  # one comma between records
+    overhead = compact_size(item_record(items - 1, 0))
+    return min(REASON_CHARS_MAX, (per_item - overhead) // REASON_BYTES_PER_CHAR)
 
 
 def item_text(item: str | int | float) -> str:
@@ -51,6 +91,7 @@ def plan_stage(
             for name, value in sorted((stage.get("env") or {}).items())
         ),
     ]
+    items = [item_text(i) for i in stage["forEach"]] if for_each else [None]
     return {
         "name": stage["name"],
         "always": stage.get("always", False),
@@ -66,7 +107,8 @@ def plan_stage(
         ),
         "command": [interpreter, script, "--", *args],
         "environment": environment,
-        "items": [item_text(i) for i in stage["forEach"]] if for_each else [None],
+        "reasonChars": max(0, reason_chars(len(items))),
+        "items": items,
     }
 
 
@@ -109,7 +151,7 @@ def oversized_tasks(document: dict[str, Any]) -> list[Problem]:
         planned = plan_stage(document, index, _EXECUTION_NAME_MAX)
         for position, task in enumerate(expand_stage(planned)):
             size = overrides_size(task)
-            if size > MAX_OVERRIDES_CHARS:
+            if size > OVERRIDES_CHARS:
                 where = (
                     f"/stages/{index}/forEach/{position}"
                     if "forEach" in stage
@@ -119,7 +161,7 @@ def oversized_tasks(document: dict[str, Any]) -> list[Problem]:
                     Problem(
                         where,
                         f"this task's command and environment take {size} characters; "
-                        f"ECS accepts at most {MAX_OVERRIDES_CHARS} in container overrides",
+                        f"ECS accepts at most {OVERRIDES_CHARS} in container overrides",
                     )
                 )
     return problems

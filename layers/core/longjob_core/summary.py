@@ -1,16 +1,23 @@
 """How a run's summary reads, in a notification and on the command line.
 
-The summary is built by the state machine (see statemachine/job.asl.json, "Next stage?"):
+The summary is built by the state machine (see statemachine/job.asl.json, "Run stage"):
 job, execution, status, error, reason/cause, and one entry per stage with its status, exit
-code, attempts, task counts, start/stop times (epoch ms) and up to five failures.
+code, attempts, task counts, start/stop times (epoch ms) and its first failures. What it
+keeps is bounded, so that it fits a failed execution's cause whatever the fan-out: the
+constants below are the workflow's, and a test checks that the ASL uses the same numbers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+from longjob_core.limits import SNS_SUBJECT_CHARS
+
+FAILURES_KEPT = 5  # failed tasks described in full, per run: the first ones; the rest counted
+ITEM_CHARS = 100  # a failed item's text in the summary (the rest is in the plan)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def human_duration(seconds: float | None) -> str:
@@ -58,7 +65,10 @@ def subject(summary: dict[str, Any]) -> str:
         text += f": {first['name']} {first['status'].lower().replace('_', ' ')}"
         if first.get("exitCode") not in (None, 0):
             text += f" (exit {first['exitCode']})"
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "…"
+    # SNS refuses a subject of 100 characters or more, or with a line break or a control
+    # character: the notification would be lost.
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= SNS_SUBJECT_CHARS else text[: SNS_SUBJECT_CHARS - 1] + "…"
 
 
 def body(summary: dict[str, Any]) -> str:

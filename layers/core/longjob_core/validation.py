@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -14,8 +13,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-MAX_DOCUMENT_BYTES = 256 * 1024  # Step Functions' input limit
-MAX_OVERRIDES_CHARS = 8192  # ECS: container overrides of one RunTask, as JSON
+from longjob_core.planning import oversized_tasks
+from longjob_core.problems import Problem, pointer
+from longjob_core.quotas import document_problems, quota_problems
+
 SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY")
 SSM_REFERENCE = re.compile(r"^ssm:/[A-Za-z0-9_.\-/]+$")
 SECRETS_MANAGER_REFERENCE = re.compile(r"^secretsmanager:[A-Za-z0-9/_+=.@:\-]+$")
@@ -40,15 +41,6 @@ PATTERN_RULES = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
-    pointer: str
-    rule: str
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.rule}"
-
-
 @cache
 def schema() -> dict[str, Any]:
     text = resources.files("longjob_core").joinpath("job.schema.json").read_text()
@@ -58,11 +50,6 @@ def schema() -> dict[str, Any]:
 @cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema())
-
-
-def pointer(path: list[Any] | tuple[Any, ...]) -> str:
-    """RFC 6901 JSON pointer of a path."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 def _describe(error: ValidationError) -> list[Problem]:
@@ -180,15 +167,15 @@ def is_reference(value: str) -> bool:
 
 
 def check(document: Any) -> list[Problem]:
-    """All problems of a document, sorted by pointer; empty when it is valid."""
+    """All problems of a document, sorted by pointer; empty when it is valid.
+
+    The schema and the rules a schema cannot say come first; a document that passes them
+    is planned, and its plan checked against ECS's and Step Functions' quotas, so that no
+    run can fail half-way on a limit (see docs/aws-facts.md)."""
     problems = [p for e in _validator().iter_errors(document) for p in _describe(e)]
     if not isinstance(document, dict):
         return sorted(set(problems))
-    size = len(json.dumps(document, separators=(",", ":")).encode())
-    if size > MAX_DOCUMENT_BYTES:
-        problems.append(
-            Problem("", f"is {size} bytes; Step Functions accepts at most {MAX_DOCUMENT_BYTES}")
-        )
+    problems.extend(document_problems(document))
     stages = document.get("stages")
     if isinstance(stages, list):
         seen: dict[str, int] = {}
@@ -196,8 +183,7 @@ def check(document: Any) -> list[Problem]:
             if isinstance(stage, dict):
                 problems.extend(_stage_rules(index, stage, seen))
     if not problems:
-        # Only a valid document can be planned; the plan knows each task's real overrides.
-        from longjob_core.planning import oversized_tasks
-
         problems.extend(oversized_tasks(document))
+    if not problems:
+        problems.extend(quota_problems(document))
     return sorted(set(problems))

@@ -32,6 +32,23 @@ from botocore.response import StreamingBody
 
 ACCOUNT = "123456789012"
 _PARAMS_KEY = "longjob_api_params"
+# SNS Publish's constraints (docs/aws-facts.md): moto accepts a subject of 100 characters
+# and line breaks; AWS refuses both, and the notification is lost.
+_SNS_SUBJECT_CHARS = 99
+_SNS_MESSAGE_BYTES = 262_144
+
+
+def sns_publish_problem(params: dict[str, Any]) -> str | None:
+    """Why AWS would refuse this Publish (InvalidParameter), or None."""
+    subject = params.get("Subject")
+    if subject is not None:
+        if not subject or len(subject) > _SNS_SUBJECT_CHARS:
+            return "Invalid parameter: Subject (must be 1 to 99 characters)"
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in subject):
+            return "Invalid parameter: Subject (no line breaks or control characters)"
+    if len(params.get("Message", "").encode()) > _SNS_MESSAGE_BYTES:
+        return "Invalid parameter: Message too long"
+    return None
 
 
 def function_name(name_or_arn: str) -> str:
@@ -203,6 +220,15 @@ class ServiceHooks:
 
     def _publish(self, context: dict, **_: Any) -> tuple[AWSResponse, dict]:
         params = context[_PARAMS_KEY]
+        problem = sns_publish_problem(params)
+        if problem is not None:
+            raise ClientError(
+                {
+                    "Error": {"Code": "InvalidParameter", "Message": problem},
+                    "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"},
+                },
+                "Publish",
+            )
         with self._lock:
             self.notifications.append(
                 Notification(

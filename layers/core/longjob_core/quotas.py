@@ -1,0 +1,283 @@
+"""The quota guard: what a run of a document would use of AWS's quotas, in the worst case.
+
+A run that hits a Step Functions quota mid-way dies without a summary or a notification:
+`States.DataLimitExceeded` cannot be caught, and an execution whose history reaches 25,000
+events fails. So every document is estimated before it runs (by `longjob validate/plan/
+start/run` and by prepare_job) and refused when a worst case would not fit. The numbers
+follow the state machine in statemachine/job.asl.json; docs/design.md ("Quota guard")
+derives them and tests/workflow checks them against real executions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from longjob_core import limits
+from longjob_core.planning import (
+    MAP_RESULT_BUDGET,
+    compact_size,
+    item_record,
+    make_plan,
+    reason_chars,
+)
+from longjob_core.problems import Problem
+from longjob_core.summary import FAILURES_KEPT, ITEM_CHARS, body, subject
+
+# --- history events, per state as Step Functions records them -------------------------------
+# ExecutionStarted; Prepare job (TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded,
+# TaskStateExited); "Already running?" and the last "Next stage?" (Entered, Exited each);
+# Notify (5); "Job ended" (2); Succeed (2); ExecutionSucceeded.
+EVENTS_PER_EXECUTION = 1 + 5 + 2 + 2 + 5 + 2 + 2 + 1
+# Lambda retries in place: each adds TaskFailed, TaskScheduled, TaskStarted.
+EVENTS_LAMBDA_RETRIES = (5 + 3) * 3
+# "Next stage?" (2) and the Map (MapStateEntered, MapStateStarted, MapStateSucceeded,
+# MapStateExited). A skipped stage takes 4 (Choice, Pass), fewer than a run.
+EVENTS_PER_STAGE = 2 + 4
+# MapIterationStarted and MapIterationSucceeded.
+EVENTS_PER_TASK = 2
+# One attempt: "Run task" (TaskStateEntered, TaskScheduled, TaskStarted, TaskSubmitted,
+# TaskFailed or TaskTimedOut, TaskStateExited) and "Attempt failed" (2); a retry adds
+# "Back off" (2); the last failed attempt ends in "Task failed" (2).
+EVENTS_PER_FAILED_ATTEMPT = 6 + 2
+EVENTS_PER_BACKOFF = 2
+EVENTS_TASK_FAILED = 2
+# Capacity and throttling errors are retried in place (3 events each, up to 11 per
+# attempt); how many happen is AWS's, not the document's, so a fixed share is kept for them.
+HISTORY_RESERVE = 1_000
+HISTORY_BUDGET = limits.HISTORY_EVENTS - HISTORY_RESERVE
+
+# --- payloads ------------------------------------------------------------------------------
+# The Lambda integration wraps a function's result in ExecutedVersion, StatusCode and the
+# HTTP metadata (headers included): room for them.
+LAMBDA_RESULT_OVERHEAD = 2048
+_ARN = "x" * 200  # an execution or function ARN, generously
+_START_TIME = "2026-12-01T00:00:00.000Z"
+_LOG_GROUP = "x" * 148  # /longjob/<stack name, at most 128>/tasks
+_NOTIFICATION = "failed: " + "x" * limits.ERROR_CHARS
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One worst-case figure of a run, beside the limit it must stay under."""
+
+    what: str
+    value: int
+    limit: int
+    unit: str
+    pointer: str
+    detail: str
+    limit_text: str
+
+    @property
+    def fits(self) -> bool:
+        return self.value <= self.limit
+
+    def problem(self) -> Problem:
+        return Problem(
+            self.pointer,
+            f"{self.detail} \u2248 {self.value:,} {self.unit}, over {self.limit_text}: "
+            "a run could fail half-way without a summary",
+        )
+
+
+def task_events(attempts: int) -> int:
+    """History events of one task whose every attempt fails (its worst case)."""
+    return (
+        EVENTS_PER_TASK
+        + attempts * EVENTS_PER_FAILED_ATTEMPT
+        + (attempts - 1) * EVENTS_PER_BACKOFF
+        + EVENTS_TASK_FAILED
+    )
+
+
+def history_estimate(plan: dict[str, Any]) -> Estimate:
+    per_stage = [
+        EVENTS_PER_STAGE + len(stage["items"]) * task_events(stage["maxAttempts"])
+        for stage in plan["stages"]
+    ]
+    total = EVENTS_PER_EXECUTION + EVENTS_LAMBDA_RETRIES + sum(per_stage)
+    biggest = max(range(len(per_stage)), key=per_stage.__getitem__)
+    stage = plan["stages"][biggest]
+    tasks = len(stage["items"])
+    where = f"/stages/{biggest}/forEach" if stage["items"] != [None] else f"/stages/{biggest}"
+    if len(per_stage) > 1:
+        detail = (
+            f"{len(per_stage)} stages, the largest {tasks:,} task(s) \u00d7 "
+            f"{stage['maxAttempts']} attempt(s)"
+        )
+    else:
+        detail = f"{tasks:,} task(s) \u00d7 {stage['maxAttempts']} attempt(s)"
+    return Estimate(
+        "execution history",
+        total,
+        HISTORY_BUDGET,
+        "events",
+        where,
+        detail,
+        f"the {HISTORY_BUDGET:,} longjob allows (Step Functions fails an execution at "
+        f"{limits.HISTORY_EVENTS:,} history events; {HISTORY_RESERVE:,} are kept for "
+        "in-place retries)",
+    )
+
+
+def prepare_arguments_size(document: dict[str, Any]) -> int:
+    """Bytes of the Prepare job state's arguments: the document and the execution's ids."""
+    return compact_size(
+        {
+            "FunctionName": _ARN,
+            "Payload": {
+                "document": document,
+                "execution": {"Id": _ARN, "Name": _name(), "StartTime": _START_TIME},
+                "stateMachineArn": _ARN,
+            },
+        }
+    )
+
+
+def _name() -> str:
+    return "x" * limits.EXECUTION_NAME_CHARS
+
+
+def worst_plan(document: dict[str, Any]) -> dict[str, Any]:
+    return make_plan(document, _name(), _START_TIME, overlapping_execution=_ARN)
+
+
+def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
+    """The largest summary the workflow can build for this plan: every stage run, every
+    task failed, failures kept up to FAILURES_KEPT, the notification failed."""
+    stages, kept = [], 0
+    for stage in plan["stages"]:
+        tasks = len(stage["items"])
+        room = max(0, min(FAILURES_KEPT - kept, tasks))
+        kept += room
+        failures = [
+            {
+                "item": None if stage["items"] == [None] else '"' * ITEM_CHARS,
+                "status": "TIMED_OUT",
+                "exitCode": 255,
+                "reason": '"' * stage["reasonChars"],
+                "attempts": stage["maxAttempts"],
+                "taskId": "0" * 32,
+            }
+            for _ in range(room)
+        ]
+        stages.append(
+            {
+                "name": stage["name"],
+                "status": "TIMED_OUT",
+                "tasks": tasks,
+                "succeeded": tasks,
+                "exitCode": 255,
+                "attempts": stage["maxAttempts"],
+                "startedAt": 10**13,
+                "stoppedAt": 10**13,
+                "taskId": "0" * 32,
+                "failures": failures,
+            }
+        )
+    return {
+        "job": plan["job"],
+        "execution": _name(),
+        "status": "TIMED_OUT",
+        "error": "JobTimedOut",
+        "notify": plan["notify"],
+        "logGroup": _LOG_GROUP,
+        "stages": stages,
+        "notification": _NOTIFICATION,
+    }
+
+
+def _stage_result(index: int, stage: dict[str, Any]) -> Estimate:
+    """The stage's Map result when every task fails: one record per task."""
+    tasks = len(stage["items"])
+    record = compact_size(item_record(tasks - 1, max(0, reason_chars(tasks))))
+    return Estimate(
+        "largest stage result",
+        tasks * record + tasks + 1,  # records, commas and brackets
+        MAP_RESULT_BUDGET,
+        "bytes",
+        f"/stages/{index}/forEach" if stage["items"] != [None] else f"/stages/{index}",
+        f"{tasks:,} failed task record(s) in the stage's Map result",
+        f"the {MAP_RESULT_BUDGET:,} bytes a Map result may use of Step Functions' "
+        f"payload limit ({limits.PAYLOAD_BYTES:,})",
+    )
+
+
+def estimates(document: dict[str, Any]) -> list[Estimate]:
+    """Every worst-case figure of a valid document's run, with its limit."""
+    plan = worst_plan(document)
+    found = [
+        Estimate(
+            "Prepare job arguments",
+            prepare_arguments_size(document),
+            limits.PAYLOAD_BYTES,
+            "bytes",
+            "",
+            "the document with the execution's ids, as Prepare job's arguments,",
+            f"Step Functions' payload limit of {limits.PAYLOAD_BYTES:,} bytes",
+        ),
+        Estimate(
+            "plan",
+            compact_size(plan) + LAMBDA_RESULT_OVERHEAD,
+            limits.PAYLOAD_BYTES,
+            "bytes",
+            "",
+            "the plan prepare_job returns (every state's input)",
+            f"Step Functions' payload limit of {limits.PAYLOAD_BYTES:,} bytes",
+        ),
+        history_estimate(plan),
+    ]
+    results = [_stage_result(index, stage) for index, stage in enumerate(plan["stages"])]
+    found.append(max(results, key=lambda e: e.value))
+    summary = worst_summary(plan)
+    found += [
+        Estimate(
+            "summary",
+            len(json.dumps(summary, separators=(",", ":"))),
+            limits.CAUSE_CHARS,
+            "characters",
+            "/stages",
+            f"the summary of {len(plan['stages'])} stage(s), as the failed execution's cause,",
+            f"Step Functions' cause limit of {limits.CAUSE_CHARS:,} characters",
+        ),
+        Estimate(
+            "notification",
+            len(body(summary).encode()),
+            limits.SNS_MESSAGE_BYTES,
+            "bytes",
+            "/stages",
+            "the notification text",
+            f"SNS's message limit of {limits.SNS_MESSAGE_BYTES:,} bytes",
+        ),
+        Estimate(
+            "notification subject",
+            len(subject(summary)),
+            limits.SNS_SUBJECT_CHARS,
+            "characters",
+            "/job",
+            "the notification subject",
+            f"SNS's subject limit of {limits.SNS_SUBJECT_CHARS} characters",
+        ),
+    ]
+    return found
+
+
+def quota_problems(document: dict[str, Any]) -> list[Problem]:
+    """A problem for every worst case over its limit (only for schema-valid documents)."""
+    return [e.problem() for e in estimates(document) if not e.fits]
+
+
+def document_problems(document: Any) -> list[Problem]:
+    """The one limit any JSON value has: the execution input's size."""
+    size = compact_size(document)
+    if size > limits.PAYLOAD_BYTES:
+        return [
+            Problem(
+                "",
+                f"is {size:,} bytes; Step Functions accepts an execution input of at most "
+                f"{limits.PAYLOAD_BYTES:,}",
+            )
+        ]
+    return []
