@@ -280,6 +280,9 @@ def deployed_template(
     """The stack CloudFormation would create from ``template`` (a SAM template, as loaded
     from YAML) with these parameter values; TemplateError when it would refuse them."""
     values = _parameter_values(template, parameters or {})
+    refused = parameter_problems(template, values)
+    if refused:
+        raise TemplateError("template.yaml refuses these parameters: " + "; ".join(refused))
     violations = rule_violations(template, values, identity)
     if violations:
         raise TemplateError("template.yaml Rules refuse these parameters: " + "; ".join(violations))
@@ -324,19 +327,41 @@ def load_template(path: Path) -> dict[str, Any]:
         raise TemplateError(f"{path}: not a valid template: {error}") from None
 
 
-# --- Rules --------------------------------------------------------------------------------
+# --- parameters and Rules -----------------------------------------------------------------
+
+
+def parameter_problems(template: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """Each parameter value CloudFormation would refuse (AllowedValues, AllowedPattern,
+    Min/MaxLength, Min/MaxValue, AWS-specific types), named with its constraint."""
+    from cloud_radar.cf.unit._template import validate_parameter_constraints
+
+    problems = []
+    for name, spec in template.get("Parameters", {}).items():
+        try:
+            validate_parameter_constraints(name, spec, values[name])
+        except ValueError as error:
+            # cloud-radar's message repeats the value, which may be long: say the rule.
+            reason = str(error).replace(values[name], f"({len(values[name])} characters)")
+            described = spec.get("ConstraintDescription")
+            problems.append(f"{name}: {described or reason}")
+    return problems
 
 
 def rule_violations(
-    template: dict[str, Any], parameters: dict[str, str], identity: StackIdentity = LOCAL
+    template: dict[str, Any], parameters: dict[str, Any], identity: StackIdentity = LOCAL
 ) -> list[str]:
-    """The AssertDescription of every Rules assertion these parameters break, as
-    CloudFormation reports them before it creates anything."""
+    """The AssertDescription of every Rules assertion these parameters (over the template's
+    defaults) break, as CloudFormation reports them before it creates anything."""
     rules = template.get("Rules") or {}
     if not rules:
         return []
-    radar = _radar({"Parameters": copy.deepcopy(template.get("Parameters", {}))}, identity)
-    radar.set_parameters(parameters)
+    values = _parameter_values(template, parameters)
+    specs = {
+        name: {k: v for k, v in spec.items() if k == "Type"}  # constraints checked above
+        for name, spec in template.get("Parameters", {}).items()
+    }
+    radar = _radar({"Parameters": specs}, identity)
+    radar.set_parameters(values)
     radar.template.setdefault("Metadata", {})["Cloud-Radar"] = {"Region": identity.region}
     radar.allowed_functions = {**radar.allowed_functions, **_RULE_FUNCTIONS}
     broken = []

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
-from longjob.containers import engine_command, run_flags
+from longjob.containers import engine_command, fargate_bind_mount, run_flags
 from tests.conftest import ROOT
 from tests.container.test_pg_scripts import psql, scratch_databases
 
@@ -18,16 +19,48 @@ PODMAN = engine_command("podman")
 
 
 def run_in_image(
-    image: str, *args: str, env: dict[str, str] | None = None
+    image: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    fargate_tmp: Path | None = None,
+    entrypoint: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env_flags = [f for k, v in (env or {}).items() for f in ("-e", f"{k}={v}")]
+    """Runs the image; with ``fargate_tmp``, as the task definition runs it on Fargate: a
+    read-only root file system and that directory (see fargate_bind_mount) at /tmp."""
+    flags = [f for k, v in (env or {}).items() for f in ("-e", f"{k}={v}")]
+    if fargate_tmp is not None:
+        flags += ["--read-only", "--read-only-tmpfs=false", "-v", f"{fargate_tmp}:/tmp"]
+    if entrypoint is not None:
+        flags += ["--entrypoint", entrypoint]
     return subprocess.run(
-        [*PODMAN, "run", "--rm", *run_flags("podman"), *env_flags, image, *args],
+        [*PODMAN, "run", "--rm", *run_flags("podman"), *flags, image, *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture
+def fargate_tmp(image: str, tmp_path: Path) -> Path:
+    return fargate_bind_mount("podman", image, "/tmp", tmp_path / "scratch")
+
+
+def test_tmp_mounted_as_fargate_mounts_it_is_writable_by_the_image_user(
+    image: str, fargate_tmp: Path
+) -> None:
+    """Fargate's scratch volume is root-owned 0755 unless the image declares VOLUME /tmp:
+    the toolbox user (10001) must still be able to create files there, and nothing else."""
+    result = run_in_image(
+        image,
+        "-c",
+        'id -u; f=$(mktemp) && echo written > "$f" && echo ok; touch /usr/src/app/x',
+        fargate_tmp=fargate_tmp,
+        entrypoint="bash",
+    )
+    assert result.stdout.split() == ["10001", "ok"], result.stderr
+    assert "Read-only file system" in result.stderr
+    assert oct(fargate_tmp.stat().st_mode & 0o7777) == "0o1777"
 
 
 @pytest.mark.parametrize(("interpreter", "script"), [("python", "test.py"), ("bash", "test.sh")])
@@ -68,9 +101,11 @@ def test_refusals_inside_the_image(image: str) -> None:
 
 
 def test_backup_and_restore_check_from_the_image(
-    image: str, aws_env, aws_session, moto_endpoint, s3, bucket
+    image: str, aws_env, aws_session, moto_endpoint, s3, bucket, fargate_tmp: Path
 ) -> None:
-    """The image's own clients (pg_dump 15, aws, boto3) against the real server and S3."""
+    """The image's own clients (pg_dump 15, aws, boto3) against the real server and S3, run
+    as Fargate runs them: read-only root file system, /tmp as Fargate mounts it."""
+    scratch = fargate_tmp
     name = f"longjob_img_{uuid.uuid4().hex[:8]}"
     psql(f"CREATE DATABASE {name}")
     try:
@@ -90,7 +125,9 @@ def test_backup_and_restore_check_from_the_image(
             "BUCKET": bucket,
             "LONGJOB_STAGE": "backup",
         }
-        backup = run_in_image(image, "bash", "pg_backup.sh", "--", "--database", name, env=env)
+        backup = run_in_image(
+            image, "bash", "pg_backup.sh", "--", "--database", name, env=env, fargate_tmp=scratch
+        )
         assert backup.returncode == 0, backup.stderr
         assert "unused-with-trust-auth" not in backup.stdout + backup.stderr
         assert '"stage":"backup"' in backup.stderr
@@ -105,6 +142,7 @@ def test_backup_and_restore_check_from_the_image(
             "--query",
             "SELECT count(*) FROM t",
             env=env,
+            fargate_tmp=scratch,
         )
         assert check.returncode == 0, check.stderr
         assert "sanity query ok (10)" in check.stdout

@@ -1,37 +1,40 @@
-"""template.yaml: least privilege and the safety settings the design promises."""
+"""template.yaml: least privilege and the safety settings the design promises, checked as
+requests the deployed roles would allow or deny (the template as SAM translates it and
+CloudFormation resolves it, every optional part switched on)."""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
-from cfn_tools import load_yaml
 
+from longjob.iam_policy import allows
+from longjob.stack_template import DeployedTemplate, deployed_template, load_template
 from tests.conftest import ROOT
 
 TEXT = (ROOT / "template.yaml").read_text()
-TEMPLATE = load_yaml(TEXT)
-RESOURCES = TEMPLATE["Resources"]
+TEMPLATE = load_template(ROOT / "template.yaml")
+BUCKET = "acme-backups"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-def props(name: str) -> dict[str, Any]:
-    return RESOURCES[name]["Properties"]
+@pytest.fixture(scope="module")
+def full() -> DeployedTemplate:
+    return deployed_template(
+        TEMPLATE,
+        {
+            "DataBucketName": BUCKET,
+            "WebhookUrlParameter": "/longjob/webhook",
+            "SecretsKmsKeyArn": KEY,
+            "NotificationEmail": "ops@example.com",
+            "ScheduleExpression": "cron(0 3 * * ? *)",
+        },
+    )
 
 
-def statements(role: str) -> list[dict[str, Any]]:
-    found = []
-    for policy in props(role).get("Policies", []):
-        if "Fn::If" in policy:
-            policy = policy["Fn::If"][1]
-        found += policy["PolicyDocument"]["Statement"]
-    return found
-
-
-def actions(statement: dict[str, Any]) -> list[str]:
-    action = statement["Action"]
-    return action if isinstance(action, list) else [action]
+def arn(stack: DeployedTemplate, service: str, resource: str) -> str:
+    return stack.identity.arn(service, resource)
 
 
 def test_every_wildcard_resource_carries_a_reason() -> None:
@@ -42,124 +45,136 @@ def test_every_wildcard_resource_carries_a_reason() -> None:
         assert len(line.split("#", 1)[1].strip()) > 15, line
 
 
-def test_no_wildcard_actions_outside_the_key_policy() -> None:
-    for role in ("TaskRole", "TaskExecutionRole", "StateMachineRole"):
-        for statement in statements(role):
-            assert all(not a.endswith(":*") for a in actions(statement)), (role, statement)
+def test_no_wildcard_actions_in_any_role(full: DeployedTemplate) -> None:
+    for role in full.of_type("AWS::IAM::Role"):
+        for statement in full.policy_statements(role):
+            actions = statement["Action"]
+            for action in actions if isinstance(actions, list) else [actions]:
+                assert not action.endswith("*") or action == "kms:GenerateDataKey*", (role, action)
 
 
-def test_state_machine_runs_only_the_stack_task_definition_on_the_stack_cluster() -> None:
-    (run_task,) = [s for s in statements("StateMachineRole") if actions(s) == ["ecs:RunTask"]]
-    assert "task-definition/${AWS::StackName}-toolbox:*" in run_task["Resource"]["Fn::Sub"]
-    assert run_task["Condition"] == {
-        "ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}
-    }
-    (pass_role,) = [s for s in statements("StateMachineRole") if actions(s) == ["iam:PassRole"]]
-    assert pass_role["Resource"] == [
-        {"Fn::GetAtt": ["TaskRole", "Arn"]},
-        {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
-    ]
-    assert (
-        pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
-    )
-    (events,) = [s for s in statements("StateMachineRole") if "events:PutRule" in actions(s)]
-    assert events["Resource"]["Fn::Sub"].endswith(":rule/StepFunctionsGetEventsForECSTaskRule")
-    (invoke,) = [
-        s for s in statements("StateMachineRole") if actions(s) == ["lambda:InvokeFunction"]
-    ]
-    assert invoke["Resource"] == [
-        {"Fn::GetAtt": ["PrepareJobFunction", "Arn"]},
-        {"Fn::GetAtt": ["NotifyFunction", "Arn"]},
-    ]
-    for statement in statements("StateMachineRole"):
-        if any(a.startswith("ecs:") for a in actions(statement)) and "ecs:RunTask" not in actions(
-            statement
-        ):
-            assert statement["Resource"]["Fn::Sub"].endswith(":task/${Cluster}/*")
+def test_state_machine_runs_only_the_stack_task_definition_on_the_stack_cluster(
+    full: DeployedTemplate,
+) -> None:
+    role = full.policy_statements("StateMachineRole")
+    task_definition = full.ref("TaskDefinition")
+    cluster = full.get_att("Cluster", "Arn")
+    on_cluster = {"ecs:cluster": cluster}
+    assert allows(role, "ecs:RunTask", task_definition, on_cluster)
+    assert not allows(role, "ecs:RunTask", task_definition, {"ecs:cluster": cluster + "-other"})
+    other_family = task_definition.replace("-toolbox:", "-other:")
+    assert not allows(role, "ecs:RunTask", other_family, on_cluster)
+    task = arn(full, "ecs", f"task/{full.ref('Cluster')}/0123456789abcdef")
+    assert allows(role, "ecs:DescribeTasks", task)
+    assert allows(role, "ecs:StopTask", task)
+    assert not allows(role, "ecs:StopTask", task.replace(full.ref("Cluster"), "other"))
+    assert allows(role, "ecs:TagResource", task, {"ecs:CreateAction": "RunTask"})
+    assert not allows(role, "ecs:TagResource", task)
+    to_ecs = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    for passed in ("TaskRole", "TaskExecutionRole"):
+        assert allows(role, "iam:PassRole", full.get_att(passed, "Arn"), to_ecs)
+        assert not allows(role, "iam:PassRole", full.get_att(passed, "Arn"))
+    assert not allows(role, "iam:PassRole", full.get_att("StateMachineRole", "Arn"), to_ecs)
+    rule = arn(full, "events", "rule/StepFunctionsGetEventsForECSTaskRule")
+    for action in ("events:PutRule", "events:PutTargets", "events:DescribeRule"):
+        assert allows(role, action, rule)
+    for function in ("PrepareJobFunction", "NotifyFunction"):
+        assert allows(role, "lambda:InvokeFunction", full.get_att(function, "Arn"))
+    assert not allows(role, "lambda:InvokeFunction", arn(full, "lambda", "function:other"))
 
 
-def test_task_role_reaches_only_its_prefixes_and_bucket() -> None:
-    policy = statements("TaskRole")
-    ssm = next(s for s in policy if "ssm:GetParameter" in actions(s))
-    assert ssm["Resource"]["Fn::Sub"].endswith(":parameter${SsmParameterPrefix}*")
-    secrets = next(s for s in policy if actions(s) == ["secretsmanager:GetSecretValue"])
-    assert secrets["Resource"]["Fn::Sub"].endswith(":secret:${SecretsManagerPrefix}*")
-    bucket_policy = props("TaskRole")["Policies"][1]["Fn::If"]
-    assert bucket_policy[0] == "HasDataBucket"
-    assert bucket_policy[2] == {"Ref": "AWS::NoValue"}
-    bucket = bucket_policy[1]["PolicyDocument"]["Statement"]
-    assert [s["Resource"]["Fn::Sub"] for s in bucket] == [
-        "arn:${AWS::Partition}:s3:::${DataBucketName}",
-        "arn:${AWS::Partition}:s3:::${DataBucketName}/*",
-    ]
+def test_task_role_reaches_only_its_prefixes_and_bucket(full: DeployedTemplate) -> None:
+    role = full.policy_statements("TaskRole")
+    assert allows(role, "ssm:GetParameter", arn(full, "ssm", "parameter/longjob/prod/db"))
+    assert not allows(role, "ssm:GetParameter", arn(full, "ssm", "parameter/other/db"))
+    secret = arn(full, "secretsmanager", "secret:longjob/api-AbCdEf")
+    assert allows(role, "secretsmanager:GetSecretValue", secret)
+    assert not allows(role, "secretsmanager:GetSecretValue", secret.replace("longjob/", "x/"))
+    assert allows(role, "s3:ListBucket", f"arn:aws:s3:::{BUCKET}")
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        assert allows(role, action, f"arn:aws:s3:::{BUCKET}/postgres/x.dump"), action
+        assert not allows(role, action, "arn:aws:s3:::other-bucket/x.dump"), action
+    assert not allows(role, "s3:DeleteBucket", f"arn:aws:s3:::{BUCKET}")
 
 
-def test_security_group_has_no_ingress() -> None:
-    group = props("TaskSecurityGroup")
-    assert "SecurityGroupIngress" not in group
-    assert not [r for r in RESOURCES.values() if r["Type"] == "AWS::EC2::SecurityGroupIngress"]
+def test_without_a_data_bucket_the_tasks_reach_no_bucket() -> None:
+    bare = deployed_template(TEMPLATE, {})
+    role = bare.policy_statements("TaskRole")
+    assert not allows(role, "s3:PutObject", "arn:aws:s3:::any/x")
+    assert not allows(role, "s3:ListBucket", "arn:aws:s3:::any")
 
 
-def test_execution_data_never_reaches_the_state_machine_logs() -> None:
-    machine = props("JobStateMachine")
-    assert machine["Logging"]["IncludeExecutionData"] is False
-    assert machine["Tracing"]["Enabled"] is True
-    assert machine["DefinitionUri"] == "statemachine/job.asl.json"
+def test_security_group_has_no_ingress(full: DeployedTemplate) -> None:
+    (group,) = full.of_type("AWS::EC2::SecurityGroup").values()
+    assert "SecurityGroupIngress" not in group["Properties"]
+    assert not full.of_type("AWS::EC2::SecurityGroupIngress")
 
 
-def test_definition_substitutions_match_the_placeholders() -> None:
+def test_execution_data_never_reaches_the_state_machine_logs(full: DeployedTemplate) -> None:
+    machine = full.properties("JobStateMachine")
+    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert machine["TracingConfiguration"]["Enabled"] is True
+    assert machine["DefinitionS3Location"]["Key"] == "statemachine/job.asl.json"
+
+
+def test_definition_substitutions_match_the_placeholders(full: DeployedTemplate) -> None:
     definition = (ROOT / "statemachine/job.asl.json").read_text()
     placeholders = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", definition))
-    assert placeholders == set(props("JobStateMachine")["DefinitionSubstitutions"])
+    assert placeholders == set(full.properties("JobStateMachine")["DefinitionSubstitutions"])
 
 
-def test_task_definition() -> None:
-    task = props("TaskDefinition")
+def test_task_definition(full: DeployedTemplate) -> None:
+    task = full.properties("TaskDefinition")
     assert task["RequiresCompatibilities"] == ["FARGATE"]
     assert task["NetworkMode"] == "awsvpc"
-    assert TEMPLATE["Parameters"]["CpuArchitecture"]["Default"] == "ARM64"
+    assert task["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
     (container,) = task["ContainerDefinitions"]
     assert container["Name"] == "toolbox"
     assert container["ReadonlyRootFilesystem"] is True
-    assert container["StopTimeout"] == {"Ref": "StopTimeout"}
-    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "TaskLogGroup"}
+    assert int(container["StopTimeout"]) == 120
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == full.ref("TaskLogGroup")
+    assert container["Image"] == full.get_att("ToolboxRepository", "RepositoryUri") + ":v1"
 
 
-def test_repository_scans_and_keeps_tags() -> None:
-    repository = props("ToolboxRepository")
+def test_repository_scans_and_keeps_tags(full: DeployedTemplate) -> None:
+    repository = full.properties("ToolboxRepository")
     assert repository["ImageTagMutability"] == "IMMUTABLE"
     assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
     rules = json.loads(repository["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     assert len(rules) == 2
 
 
-def test_functions_run_python_313_on_arm64() -> None:
-    globals_ = TEMPLATE["Globals"]["Function"]
-    assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
-    for name in ("PrepareJobFunction", "NotifyFunction"):
-        assert props(name)["Layers"] == [{"Ref": "CoreLayer"}]
+def test_functions_run_python_313_on_arm64(full: DeployedTemplate) -> None:
+    functions = full.of_type("AWS::Lambda::Function")
+    layer = full.ref(next(iter(full.of_type("AWS::Lambda::LayerVersion"))))
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert (props["Runtime"], props["Architectures"]) == ("python3.13", ["arm64"]), name
+        assert props["Layers"] == [layer], name
 
 
-def test_schedule_is_disabled_without_an_expression() -> None:
-    schedule = props("JobStateMachine")["Events"]["Schedule"]
-    assert schedule["Type"] == "ScheduleV2"
-    assert schedule["Properties"]["State"] == {"Fn::If": ["HasSchedule", "ENABLED", "DISABLED"]}
-    assert TEMPLATE["Parameters"]["ScheduleExpression"]["Default"] == ""
+def test_schedule_is_disabled_without_an_expression(full: DeployedTemplate) -> None:
+    (schedule,) = full.of_type("AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["State"] == "ENABLED"
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    (off,) = deployed_template(TEMPLATE, {}).of_type("AWS::Scheduler::Schedule").values()
+    assert off["Properties"]["State"] == "DISABLED"
 
 
-@pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut"])
-def test_alarms_notify_the_topic(metric: str) -> None:
-    text = json.dumps([props(n) for n in ("FailedExecutionsAlarm", "TimedOutExecutionsAlarm")])
-    assert metric in text
-    for name in ("FailedExecutionsAlarm", "TimedOutExecutionsAlarm"):
-        assert props(name)["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+@pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
+def test_alarms_notify_the_topic(full: DeployedTemplate, metric: str) -> None:
+    alarms = full.of_type("AWS::CloudWatch::Alarm")
+    assert metric in json.dumps(alarms)
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [full.ref("NotificationTopic")]
 
 
-def test_outputs() -> None:
-    assert set(TEMPLATE["Outputs"]) == {
+def test_outputs(full: DeployedTemplate) -> None:
+    assert set(full.outputs) == {
         "StateMachineArn",
         "ClusterArn",
         "RepositoryUri",
         "TopicArn",
         "LogGroupName",
     }
+    assert full.outputs["LogGroupName"]["Value"] == full.ref("TaskLogGroup")

@@ -196,7 +196,11 @@ class LocalEcsTaskState(StateTaskServiceEcs):
                 f"{ex.response['ResponseMetadata']['HTTPStatusCode']}; Error Code: {code}; "
                 "Request ID: local; Proxy: null)"
             )
-            return self._failure(env, "ECS.AmazonECSException", cause)
+            # Step Functions names the ECS exceptions it knows by class (a throttled security
+            # group look-up arrives as ECS.InvalidParameterException); the rest are generic.
+            known = {"InvalidParameterException", "AccessDeniedException"}
+            name = f"ECS.{code}" if code in known else "ECS.AmazonECSException"
+            return self._failure(env, name, cause)
         if isinstance(ex, RunTaskFailures):
             response = dict(ex.response)
             self._normalise_response(response, service_action_name="run_task")

@@ -212,7 +212,8 @@ class LocalEngine:
 
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
         """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
-        (ECS.AmazonECSException) or ``failures`` (AmazonECS.Unknown)."""
+        (ECS.AmazonECSException), ``invalid-parameter`` (ECS.InvalidParameterException, as
+        a throttled security-group look-up) or ``failures`` (AmazonECS.Unknown)."""
         self.runtime.inject_faults(kind, count)
 
     # --- executions ---------------------------------------------------------------------

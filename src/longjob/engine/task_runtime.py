@@ -27,6 +27,7 @@ ESSENTIAL_EXITED = "EssentialContainerExited"
 USER_INITIATED = "UserInitiated"
 
 LineSink = Callable[["TaskRecord", str], None]
+FAULT_KINDS = {"capacity", "throttling", "failures", "invalid-parameter"}
 
 
 def epoch_ms(moment: float | None) -> int | None:
@@ -125,7 +126,7 @@ class TaskRecord:
 class Fault:
     """An injected RunTask failure, for testing Retry/Catch paths."""
 
-    kind: str  # "capacity", "throttling" or "failures"
+    kind: str  # one of FAULT_KINDS
     remaining: int
 
 
@@ -156,7 +157,7 @@ class LocalTaskRuntime:
 
     def inject_faults(self, kind: str, count: int = 1) -> None:
         """Make the next ``count`` RunTask calls fail like AWS does under pressure."""
-        if kind not in {"capacity", "throttling", "failures"}:
+        if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         with self._lock:
             self._faults.append(Fault(kind, count))
@@ -176,6 +177,13 @@ class LocalTaskRuntime:
         fault = self._take_fault()
         if fault is not None and fault.kind == "throttling":
             raise EcsApiError("ThrottlingException", "Rate exceeded")
+        if fault is not None and fault.kind == "invalid-parameter":
+            # What ECS answers when its look-up of the task's security group is throttled.
+            raise EcsApiError(
+                "InvalidParameterException",
+                "Error retrieving security group information for [sg-0123456789abcdef0]: "
+                "Request limit exceeded. (ErrorCode: RequestLimitExceeded)",
+            )
         if fault is not None and fault.kind == "capacity":
             raise EcsApiError(
                 "ServerException", "Capacity is unavailable at this time. Please try again later."
