@@ -85,19 +85,36 @@ def _announce(arn: str) -> None:
     click.echo(f"console {console_url(arn)}")
 
 
+class DocumentRefused(click.ClickException):
+    """A job document that cannot run: its problems, exit 2, before any AWS call."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.message, err=True)
+
+
+def _valid_document(_ctx: click.Context, _param: click.Parameter, path: str) -> dict[str, Any]:
+    """Reads and checks the document while the command line is parsed: a bad document is
+    refused offline, before the stack is looked up or anything starts."""
+    from longjob.documents import load_job
+
+    try:
+        return load_job(path)
+    except UserError as error:
+        raise DocumentRefused(str(error)) from None
+
+
 @click.command()
-@click.argument("document_path", metavar="JOB.json")
+@click.argument("document", metavar="JOB.json", callback=_valid_document)
 @click.option("--name", default=None, help="Execution name (default: <job>-<UTC time>).")
 @follow_options
 @stack_options
 def start(
-    aws: Aws, stack: Stack, document_path: str, name: str | None, follow: bool, poll: float
+    aws: Aws, stack: Stack, document: dict[str, Any], name: str | None, follow: bool, poll: float
 ) -> None:
     """Start a job on the stack. With --follow, exit 0 succeeded, 1 failed/timed out/aborted,
     3 skipped (another run of the job was in progress)."""
-    from longjob.documents import load_job
-
-    document = load_job(document_path)  # invalid: exit 2 before anything starts
     arn = _start(aws, stack, document, name or execution_name(document["job"]))
     _announce(arn)
     if follow:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from longjob.engine.launchers import ProcessLauncher
 from longjob.engine.local_engine import LocalEngine, RunResult
+from longjob.local_run import job_summary
 from longjob.sam_app import LocalApplication, load_application
 from tests.conftest import ROOT
 
@@ -67,6 +69,22 @@ def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine
     ) as local:
         local.aws_client("s3").create_bucket(Bucket=application.parameters["DataBucketName"])
         yield local
+
+
+@pytest.fixture
+def run_job(engine: LocalEngine, application: LocalApplication):
+    """Runs a job document on the project's state machine: (result, summary)."""
+
+    def run(document: Any) -> tuple[RunResult, dict[str, Any] | None]:
+        result = engine.run(application.definition, document, application.substitutions)
+        return result, job_summary(result)
+
+    return run
+
+
+def stage(name: str, script: str, *args: str, **fields: Any) -> dict[str, Any]:
+    """A stage running one of the test scripts (tests/workflow/scripts, as t/ in the image)."""
+    return {"name": name, "run": ["bash", f"t/{script}", *args], **fields}
 
 
 @pytest.fixture

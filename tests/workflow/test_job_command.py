@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, VENV_BIN
 
 from .test_run_command import longjob, write
 
@@ -134,3 +136,74 @@ def test_bad_secrets_file_and_bad_combinations_exit_2(project: Path, tmp_path: P
     both = longjob("run", HELLO, "--definition", HELLO, cwd=project)
     assert both.returncode == 2
     assert "pass a job document, or --definition FILE (not both)" in both.stderr
+
+
+def test_plan_shows_each_quota_estimate_beside_its_limit() -> None:
+    for path in sorted((ROOT / "jobs/examples").glob("*.json")):
+        result = longjob("plan", str(path), cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.split("quotas (worst case: every task fails every attempt):\n")[1]
+        rows = [line.split() for line in lines.splitlines()]
+        assert [" ".join(r[:-4]) for r in rows] == [
+            "Prepare job arguments",
+            "plan",
+            "execution history",
+            "largest stage result",
+            "summary",
+            "notification",
+            "notification subject",
+        ], path.name
+        for row in rows:
+            value, limit = (int(n.replace(",", "")) for n in (row[-4], row[-2]))
+            assert 0 < value <= limit, (path.name, row)
+    plan = json.loads(longjob("plan", HELLO, "--json", cwd=ROOT).stdout)
+    history = next(q for q in plan["quotas"] if q["what"] == "execution history")
+    assert history == {
+        "what": "execution history",
+        "estimate": 80,
+        "limit": 24000,
+        "unit": "events",
+    }
+
+
+def test_validate_refuses_a_document_over_a_quota_with_the_figure(tmp_path: Path) -> None:
+    items = [f"db{i:04d}" for i in range(1000)]
+    stages = [
+        {"name": f"s{n}", "run": ["bash", "x.sh", "{item}"], "forEach": items, "retries": 3}
+        for n in range(3)
+    ]
+    wide = write(tmp_path / "wide.json", {"job": "wide", "stages": stages})
+    result = longjob("validate", wide, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{wide}: /stages/0/forEach: 3 stages, the largest 1,000 task(s) ")
+    assert "\u00d7 4 attempt(s) \u2248 126,062 events, over the 24,000 longjob allows" in line
+
+
+def test_start_refuses_a_bad_document_offline_before_looking_up_the_stack(
+    tmp_path: Path,
+) -> None:
+    bad = write(tmp_path / "bad.json", {"job": "x", "stages": [{"name": "a", "run": ["ksh"]}]})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any AWS call would fail
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "longjob"),
+            "start",
+            bad,
+            "--stack",
+            "no-such-stack",
+            "--region",
+            "eu-west-1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{bad}: /stages/0/run: must have at least 2 item(s)" in result.stderr
+    assert "stack" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,22 +15,10 @@ import pytest
 
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.engine.service_hooks import FunctionSpec
-from longjob.local_run import job_summary
 from longjob.sam_app import LocalApplication
 from tests.conftest import ROOT
 
-
-@pytest.fixture
-def run_job(engine: LocalEngine, application: LocalApplication):
-    def run(document: Any) -> tuple[RunResult, dict[str, Any] | None]:
-        result = engine.run(application.definition, document, application.substitutions)
-        return result, job_summary(result)
-
-    return run
-
-
-def stage(name: str, script: str, *args: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "run": ["bash", f"t/{script}", *args], **fields}
+from .conftest import stage
 
 
 def statuses(summary: dict[str, Any]) -> list[tuple[str, str]]:

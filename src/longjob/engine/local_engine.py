@@ -213,7 +213,8 @@ class LocalEngine:
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
         """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
         (ECS.AmazonECSException), ``invalid-parameter`` (ECS.InvalidParameterException, as
-        a throttled security-group look-up) or ``failures`` (AmazonECS.Unknown)."""
+        a throttled security-group look-up), ``failures`` (AmazonECS.Unknown) or
+        ``cannot-pull`` (the task stops before it runs: CannotPullContainerError)."""
         self.runtime.inject_faults(kind, count)
 
     # --- executions ---------------------------------------------------------------------

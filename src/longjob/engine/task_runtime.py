@@ -27,7 +27,12 @@ ESSENTIAL_EXITED = "EssentialContainerExited"
 USER_INITIATED = "UserInitiated"
 
 LineSink = Callable[["TaskRecord", str], None]
-FAULT_KINDS = {"capacity", "throttling", "failures", "invalid-parameter"}
+FAULT_KINDS = {"capacity", "throttling", "failures", "invalid-parameter", "cannot-pull"}
+# What ECS says when a task's image cannot be pulled (the task stops before it runs).
+CANNOT_PULL = (
+    "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to "
+    "resolve ref {image}: {image}: not found"
+)
 
 
 def epoch_ms(moment: float | None) -> int | None:
@@ -190,7 +195,7 @@ class LocalTaskRuntime:
             )
         cluster_arn = self._cluster_arn(request.get("cluster", "default"))
         task_definition_arn = self._task_definition_arn(request["taskDefinition"])
-        if fault is not None:  # "failures": accepted, but no task could be placed
+        if fault is not None and fault.kind == "failures":  # accepted, but nothing placed
             raise RunTaskFailures(
                 {
                     "tasks": [],
@@ -215,7 +220,14 @@ class LocalTaskRuntime:
         )
         with self._lock:
             self.tasks[record.task_arn] = record
-        self._start(record)
+        if fault is not None and fault.kind == "cannot-pull":
+            image = (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/"
+                "longjob-prod-toolboxrepository-1a2b3c4d5e6f:v2026-11-30-missing"
+            )
+            self._failed_to_start(record, CANNOT_PULL.format(image=image))
+        else:
+            self._start(record)
         return {"tasks": [record.describe()], "failures": []}
 
     def describe(self, task_arn: str, wait: float = 0.0) -> dict[str, Any]:
@@ -295,16 +307,20 @@ class LocalTaskRuntime:
         try:
             record.process = self.launcher.start(record, env)
         except OSError as error:
-            # As on ECS: the task exists, but stops without ever running its container.
-            record.stopped_at = time.time()
-            record.stop_code = "TaskFailedToStart"
-            record.stopped_reason = f"CannotStartContainerError: {error}"
-            record.done.set()
+            self._failed_to_start(record, f"CannotStartContainerError: {error}")
             return
         record.started_at = time.time()
         waiter = threading.Thread(target=self._wait, args=(record,), daemon=True)
         self._threads.append(waiter)
         waiter.start()
+
+    @staticmethod
+    def _failed_to_start(record: TaskRecord, reason: str) -> None:
+        """As on ECS: the task exists, but stops without ever running its container."""
+        record.stopped_at = time.time()
+        record.stop_code = "TaskFailedToStart"
+        record.stopped_reason = reason
+        record.done.set()
 
     def _copy_output(self, record: TaskRecord) -> None:
         """Copies the task's output, line by line, to its log file and the live sink."""

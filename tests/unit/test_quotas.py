@@ -1,0 +1,208 @@
+"""The quota guard: documents whose worst case would break a Step Functions or SNS quota
+are refused before anything runs, with the figure and the limit; the workflow's own
+records stay within the sizes the guard assumes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jsonata import Jsonata
+from longjob_core import limits, quotas
+from longjob_core.exceptions import InvalidJobDocument
+from longjob_core.planning import (
+    REASON_CHARS_MAX,
+    compact_size,
+    item_record,
+    make_plan,
+    reason_chars,
+)
+from longjob_core.problems import Problem
+from longjob_core.summary import FAILURES_KEPT, ITEM_CHARS
+from longjob_core.validation import check
+
+from tests.conftest import ROOT
+
+ASL = json.loads((ROOT / "statemachine/job.asl.json").read_text())
+STATES = ASL["States"]
+
+
+def fan_out(items: int, retries: int = 0, stages: int = 1) -> dict[str, Any]:
+    return {
+        "job": "wide",
+        "stages": [
+            {
+                "name": f"vacuum-{s}",
+                "run": ["bash", "pg_vacuum.sh", "--database", "{item}"],
+                "forEach": [f"db{i:04d}" for i in range(items)],
+                "maxConcurrency": 40,
+                "retries": retries,
+                "onFailure": "continue",
+            }
+            for s in range(stages)
+        ],
+    }
+
+
+def estimate(document: dict[str, Any], what: str) -> quotas.Estimate:
+    (found,) = [e for e in quotas.estimates(document) if e.what == what]
+    return found
+
+
+def test_examples_fit_every_quota() -> None:
+    for path in (ROOT / "jobs/examples").glob("*.json"):
+        for found in quotas.estimates(json.loads(path.read_text())):
+            assert found.fits, (path.name, found)
+
+
+def test_a_thousand_item_stage_fits_with_one_retry_and_not_with_two() -> None:
+    assert check(fan_out(1000, retries=1)) == []
+    assert estimate(fan_out(1000, retries=1), "execution history").value == 22_050
+    assert check(fan_out(1000, retries=2)) == [
+        Problem(
+            "/stages/0/forEach",
+            "1,000 task(s) \u00d7 3 attempt(s) \u2248 32,050 events, over the 24,000 longjob "
+            "allows (Step Functions fails an execution at 25,000 history events; 1,000 are kept "
+            "for in-place retries): a run could fail half-way without a summary",
+        )
+    ]
+
+
+def test_three_full_fan_outs_are_refused_before_they_run() -> None:
+    """Accepted by the schema (100 stages x 1,000 items), they would end the execution at
+    its 25,000th event, before Notify: no summary, no notification."""
+    (problem,) = check(fan_out(1000, stages=3))
+    assert problem.pointer == "/stages/0/forEach"
+    assert "3 stages, the largest 1,000 task(s) \u00d7 1 attempt(s) \u2248 36,062 events" in (
+        problem.rule
+    )
+
+
+def test_history_events_per_task_follow_the_state_machine() -> None:
+    # MapIteration (2) + per attempt Run task (6) and Attempt failed (2) + Back off between
+    # attempts (2) + Task failed (2).
+    assert [quotas.task_events(a) for a in (1, 2, 11)] == [12, 22, 112]
+
+
+def test_a_failing_stage_result_fits_whatever_the_fan_out() -> None:
+    for items in (1, 40, 500, 1000):
+        chars = reason_chars(items)
+        assert 0 < chars <= REASON_CHARS_MAX
+        assert estimate(fan_out(items), "largest stage result").fits
+    assert reason_chars(1) == REASON_CHARS_MAX
+    assert reason_chars(1000) < reason_chars(500) < reason_chars(40)
+
+
+def test_the_largest_document_the_schema_allows_keeps_its_summary_under_the_cause_limit() -> None:
+    document = {
+        "job": "j" * 64,
+        "stages": [
+            {"name": f"{i:02d}" + "s" * 62, "run": ["bash", "x.sh"], "onFailure": "continue"}
+            for i in range(100)
+        ],
+    }
+    summary = estimate(document, "summary")
+    assert summary.limit == limits.CAUSE_CHARS
+    assert summary.fits, summary.value
+
+
+def test_a_document_over_the_payload_limit_is_refused_with_its_size() -> None:
+    document = {"job": "big", "stages": [{"name": "s", "run": ["bash", "x.sh", "y" * 270_000]}]}
+    size = len(json.dumps(document, separators=(",", ":")))
+    assert [str(p) for p in check(document)] == [
+        f"/: is {size:,} bytes; Step Functions accepts an execution input of at most 262,144"
+    ]
+
+
+def test_an_invalid_document_error_fits_a_cause() -> None:
+    problems = [Problem(f"/stages/{i}/name", "x" * 600) for i in range(1000)]
+    message = str(InvalidJobDocument(problems))
+    assert len(message) < limits.CAUSE_CHARS
+    assert message.startswith("invalid job document (1000 problems): /stages/0/name: ")
+    assert message.endswith("; and 950 more")
+
+
+# --- the ASL builds what the guard assumes ---------------------------------------------------
+
+
+def evaluate(expression: str, **variables: Any) -> Any:
+    compiled = Jsonata(expression.removeprefix("{%").removesuffix("%}").strip())
+    compiled.register_lambda("parse", json.loads)  # Step Functions' own JSONata function
+    for name, value in variables.items():
+        compiled.assign(name, value)
+    return json.loads(json.dumps(compiled.evaluate(None)))
+
+
+TASK_FAILED = STATES["Run stage"]["ItemProcessor"]["States"]["Task failed"]["Output"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {
+            "Error": "States.TaskFailed",
+            "Cause": json.dumps(
+                {
+                    "TaskArn": "arn:aws:ecs:us-east-1:1:task/c/" + "0" * 32,
+                    "StoppedReason": 'CannotPullContainerError: \u00e9\n"' + "x" * 5000,
+                    "Containers": [{}],
+                    "StartedAt": 1764547200000,
+                    "StoppedAt": 1764547200000,
+                }
+            ),
+        },
+        {"Error": "States.Timeout", "Cause": '"quoted" \\ ' * 1000},
+        {"Error": "ECS.AmazonECSException", "Cause": "Rate exceeded " * 1000},
+    ],
+)
+@pytest.mark.parametrize("items", [1, 1000])
+def test_a_failed_task_record_is_never_larger_than_the_guard_assumes(
+    failure: dict[str, Any], items: int
+) -> None:
+    chars = reason_chars(items)
+    record = evaluate(
+        TASK_FAILED,
+        states={"input": {"index": items - 1, "item": "x", "attempt": 11, "failure": failure}},
+        stage={"reasonChars": chars},
+    )
+    assert compact_size(record) <= compact_size(item_record(items - 1, chars))
+    assert len(record["reason"]) == chars
+    assert record["reason"].isascii()
+    assert record["reason"].isprintable()
+
+
+def test_the_summary_keeps_what_the_summary_module_says() -> None:
+    """The ASL cannot import longjob_core: its constants are checked here."""
+    results = STATES["Run stage"]["Assign"]["results"]
+    assert f"$room := {FAILURES_KEPT} - $count($results.failures)" in results
+    assert f"/[^ -~]/, '?'), 0, {ITEM_CHARS})" in results
+    first = make_plan(fan_out(12), "x")["stages"][0]
+    failed = [
+        {"index": i, "status": "FAILED", "exitCode": 1, "reason": "r", "attempts": 1}
+        for i in range(12)
+    ]
+    kept = evaluate(
+        results,
+        results=[{"name": "before", "failures": [{"item": None}] * 2}],
+        states={"result": failed, "input": {"stages": [first]}},
+        index=0,
+        stage=first,
+    )
+    assert [f["item"] for f in kept[-1]["failures"]] == ["db0000", "db0001", "db0002"]
+    assert (kept[-1]["tasks"], kept[-1]["succeeded"]) == (12, 0)
+
+
+def test_prepare_job_gets_only_the_execution_ids() -> None:
+    arguments = STATES["Prepare job"]["Arguments"]["Payload"]
+    context = {
+        "Execution": {
+            "Id": "arn:aws:states:us-east-1:1:execution:m:n",
+            "Name": "n",
+            "StartTime": "2026-12-01T00:00:00Z",
+            "Input": {"the": "document, a second time"},
+            "RoleArn": "arn:aws:iam::1:role/r",
+        }
+    }
+    execution = evaluate(arguments["execution"], states={"context": context})
+    assert set(execution) == {"Id", "Name", "StartTime"}
