@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# longjob toolbox entrypoint (contract: DESIGN.md §4).
+# longjob toolbox entrypoint (contract: docs/design.md §8; the README states it in full).
 #
 #   entrypoint.sh INTERPRETER SCRIPT [PARAMS...]       legacy form: each PARAMS string is split
 #                                                      on whitespace (never globbed or evaluated)

@@ -1,4 +1,4 @@
-"""container/entrypoint.sh: the toolbox contract of DESIGN.md §4."""
+"""container/entrypoint.sh: the toolbox contract of docs/design.md §8 (in full in the README)."""
 
 from __future__ import annotations
 

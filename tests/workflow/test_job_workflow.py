@@ -1,5 +1,5 @@
 """statemachine/job.asl.json with the real prepare_job/notify code and real scripts, on the
-local engine: the job semantics of DESIGN.md §3."""
+local engine: the job semantics of docs/design.md §5."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 moto 5.2.5's ECS integration leaves parameters un-recased, polls ``.sync`` every 0.5 s and
 reports a non-zero exit as success. This subclass keeps moto's ASL semantics (Retry, Catch,
 TimeoutSeconds, ResultSelector...) and closes those gaps the way AWS behaves
-(DESIGN.md §5): botocore's own ECS model recases requests and responses, completion is a
+(docs/aws-facts.md): botocore's own ECS model recases requests and responses, completion is a
 long-poll, a non-zero exit fails the state with ``States.TaskFailed`` and the task
 description as ``Cause``, and a task nobody waits for any more is stopped.
 """
