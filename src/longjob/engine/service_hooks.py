@@ -76,23 +76,31 @@ class LambdaContext:
         return max(0, int((self.deadline - time.time()) * 1000))
 
 
-def load_handler(spec: str, project: Path) -> Callable[[Any, Any], Any]:
-    """``package.module:function`` or ``path/to/app.py:function`` (relative to project)."""
+def load_handler(
+    spec: str, project: Path, loaded: dict[Path, Any] | None = None
+) -> Callable[[Any, Any], Any]:
+    """``package.module:function`` or ``path/to/app.py:function`` (relative to project).
+
+    A file is loaded once per ``loaded`` cache: one cache per engine is one cold start, as a
+    new Lambda container would be, so clients a handler caches at module level (boto3
+    clients bound to one engine's mock) never leak into the next engine's runs."""
     target, _, attribute = spec.partition(":")
     if not attribute:
         raise ValueError(f"handler {spec!r} must be 'module:function' or 'file.py:function'")
     if target.endswith(".py"):
         path = (project / target).resolve()
-        # Every SAM function is an `app.py`: a per-path module name keeps them apart.
-        module_name = "longjob_local_fn_" + uuid.uuid5(uuid.NAMESPACE_URL, str(path)).hex
-        module = sys.modules.get(module_name)
+        loaded = {} if loaded is None else loaded
+        module = loaded.get(path)
         if module is None:
+            # Every SAM function is an `app.py`: a module name of its own keeps them apart.
+            module_name = "longjob_local_fn_" + uuid.uuid4().hex
             module_spec = importlib.util.spec_from_file_location(module_name, path)
             if module_spec is None or module_spec.loader is None:
                 raise ValueError(f"cannot load handler file {path}")
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
+            loaded[path] = module
     else:
         module = importlib.import_module(target)
     return getattr(module, attribute)
@@ -149,6 +157,7 @@ class ServiceHooks:
         self.project = project
         self.region = region
         self.notifications: list[Notification] = []
+        self._loaded: dict[Path, Any] = {}
         self._lock = threading.Lock()
         self._handlers = [
             ("before-parameter-build.lambda.Invoke", self._keep_params),
@@ -167,6 +176,8 @@ class ServiceHooks:
     def __exit__(self, *exc: object) -> None:
         for event, _handler in self._handlers:
             self._events.unregister(event, unique_id=f"longjob-{event}")
+        for module in self._loaded.values():
+            sys.modules.pop(module.__name__, None)
 
     @staticmethod
     def _keep_params(params: dict, context: dict, **_: Any) -> None:
@@ -203,7 +214,9 @@ class ServiceHooks:
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         try:
             with self._invoke_lock, _environment(spec.environment):
-                result = load_handler(spec.handler, self.project)(event, lambda_context)
+                result = load_handler(spec.handler, self.project, self._loaded)(
+                    event, lambda_context
+                )
             body = json.dumps(result).encode()
         except Exception as error:  # noqa: BLE001 - reported as the Lambda runtime does
             parsed["FunctionError"] = "Unhandled"
