@@ -1,4 +1,4 @@
-#!/usr/bin/env bash
+#!/bin/bash -p
 # longjob toolbox entrypoint (contract: docs/design.md §8; the README states it in full).
 #
 #   entrypoint.sh INTERPRETER SCRIPT [PARAMS...]       legacy form: each PARAMS string is split
@@ -85,24 +85,17 @@ else
     done
 fi
 
-# Resolve ssm:/... and secretsmanager:... references before the script starts. The helper
-# writes NAME\0VALUE\0 pairs so values may hold any character; values are never printed.
-refs=0
-while IFS='=' read -r name _; do
-    value=${!name-}
-    case "$value" in ssm:/* | secretsmanager:?*) refs=1 ;; esac
-done < <(compgen -e)
-if [ "$refs" = 1 ]; then
-    resolver_python=${LONGJOB_PYTHON:-$(command -v python3 || true)}
-    [ -n "$resolver_python" ] || die 125 "python3 is needed to resolve secret references"
-    pairs=()
-    mapfile -d '' -t pairs < <("$resolver_python" "$here/lib/resolve_secrets.py")
-    wait "$!" || die 125 "secret references could not be resolved; the script was not started"
-    for ((i = 0; i + 1 < ${#pairs[@]}; i += 2)); do
-        export "${pairs[i]}=${pairs[i + 1]}"
-    done
-    unset pairs
-fi
+# The script's environment: the platform's variables, the job's allowed ones and the
+# resolved secret references, written by the helper as NAME\0VALUE\0 pairs (values may hold
+# any character and are never printed). Variables that could run code are left out (and
+# named on stderr); a reference that cannot be resolved stops the task (125).
+helper_python=${LONGJOB_PYTHON:-$(command -v python3 || true)}
+[ -n "$helper_python" ] || die 125 "python3 is needed to prepare the script's environment"
+pairs=()
+mapfile -d '' -t pairs < <("$helper_python" -I "$here/lib/task_environment.py")
+wait "$!"
+helper_status=$?
+[ "$helper_status" -eq 0 ] || die 125 "secret references could not be resolved; the script was not started"
 
 stage=${LONGJOB_STAGE:-}
 attempt=${LONGJOB_ATTEMPT:-1}
@@ -114,14 +107,28 @@ printf '{"longjob":"start","stage":%s,"attempt":%s,"interpreter":%s,"script":%s,
     "${#params[@]}" >&2
 
 # The script runs in its own session so that a forwarded signal reaches its whole process
-# group (a pipeline such as pg_dump | gzip | aws), as a terminal's Ctrl-C would.
+# group (a pipeline such as pg_dump | gzip | aws), as a terminal's Ctrl-C would. If this
+# entrypoint is killed outright, the script is killed with it (as a container's processes
+# die with its PID 1), where util-linux's setpriv can ask for it.
 setsid_bin=$(command -v setsid || true)
+die_with_parent=()
+if setpriv_bin=$(command -v setpriv) && "$setpriv_bin" --pdeathsig KILL -- true 2>/dev/null; then
+    die_with_parent=("$setpriv_bin" --pdeathsig KILL --)
+fi
 (
     trap - INT QUIT TERM
+    # Exactly the environment the helper built, nothing inherited besides it.
+    export -n SHELLOPTS BASHOPTS
+    while IFS= read -r name; do
+        unset "$name" 2>/dev/null || export -n "$name"
+    done < <(compgen -e)
+    for ((i = 0; i + 1 < ${#pairs[@]}; i += 2)); do
+        export "${pairs[i]}=${pairs[i + 1]}"
+    done
     if [ -n "$setsid_bin" ]; then
-        exec "$setsid_bin" "$interpreter_bin" "$script_path" "${params[@]}"
+        exec "${die_with_parent[@]}" "$setsid_bin" "$interpreter_bin" "$script_path" "${params[@]}"
     fi
-    exec "$interpreter_bin" "$script_path" "${params[@]}"
+    exec "${die_with_parent[@]}" "$interpreter_bin" "$script_path" "${params[@]}"
 ) <&0 &
 child=$!
 

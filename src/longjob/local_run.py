@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from longjob_core.summary import failure_details, human_duration, stage_table, summary_from
 
+from longjob.engine.exceptions import RunInterrupted
 from longjob.exceptions import EXIT_FAILED, EXIT_INVALID, UserError
 
 DEFAULT_STOP_TIMEOUT = 30.0
@@ -151,6 +155,22 @@ def job_exit_code(summary: dict[str, Any] | None, result: Any) -> int:
     return 0 if summary is None and result.succeeded else EXIT_FAILED
 
 
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the run the way Ctrl-C does (tasks stopped, containers
+    removed, execution ABORTED) instead of killing this process and orphaning its tasks."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_locally(
     options: LocalRunOptions,
     definition: str,
@@ -165,6 +185,7 @@ def run_locally(
     from longjob.engine.local_engine import LocalEngine
 
     out = sys.stdout
+    stack = contextlib.ExitStack()
     # With --json, stdout carries the document only: the tasks' lines go to stderr.
     live = sys.stderr if options.as_json else sys.stdout
     lock = threading.Lock()
@@ -175,6 +196,7 @@ def run_locally(
 
     try:
         launcher = make_launcher(options.runtime, options.project, options.image or DEFAULT_IMAGE)
+        stack.enter_context(stop_on_signals())
         with LocalEngine(
             options.project,
             launcher,
@@ -189,7 +211,14 @@ def run_locally(
             result = engine.run(definition, execution_input, options.substitutions)
     except EngineError as error:
         raise UserError(str(error)) from None
+    finally:
+        stack.close()
 
+    if result.interrupted is not None:
+        # Stopped like Ctrl-C: tasks stopped, execution ABORTED; the shell's code for it.
+        code = 128 + result.interrupted
+        print_definition_report(result, out)
+        return code
     if not job:
         if options.as_json:
             print(json.dumps(result_document(result, result.output), indent=2), file=out)

@@ -22,9 +22,20 @@ ARGV_SCRIPT = "import json, sys\nprint(json.dumps(sys.argv[1:]))\n"
 
 
 def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LONGJOB_"))}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    """What a task's entrypoint gets from the image and ECS: a path, a home, a locale."""
+    return {
+        "PATH": f"{VENV_BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+    }
+
+
+def left_out(stderr: str) -> set[str]:
+    """The variables the entrypoint says it kept from the script."""
+    for line in stderr.splitlines():
+        if line.startswith("entrypoint: left out of the script's environment"):
+            return set(line.split("): ", 1)[1].split(", "))
+    return set()
 
 
 def run(
@@ -385,7 +396,116 @@ def test_unreachable_secret_store_is_exit_125(toolbox: Path, aws_env: dict[str, 
     assert "Hello" not in result.stdout
 
 
-def test_no_python_needed_without_references() -> None:
-    # The original calls must not depend on boto3 being importable.
-    env = base_env() | {"LONGJOB_PYTHON": "/nonexistent/python"}
+def test_no_boto3_needed_without_references() -> None:
+    """The original calls need python3 (the environment check) but not boto3."""
+    plain = "/usr/bin/python3"
+    probe = subprocess.run([plain, "-I", "-c", "import boto3"], capture_output=True, check=False)
+    assert probe.returncode != 0, "a python3 without boto3 is needed for this test"
+    env = base_env() | {"LONGJOB_PYTHON": plain}
     assert run(ENTRYPOINT, "bash", "test.sh", "a b", env=env).stdout == HELLO
+    missing = run(ENTRYPOINT, "bash", "test.sh", env=base_env() | {"LONGJOB_PYTHON": ""})
+    assert missing.returncode == 0  # falls back to python3 on PATH
+
+
+# --- a poisoned environment runs nothing -----------------------------------------------------
+
+ENV_SCRIPT = "import json, os\nprint(json.dumps(sorted(os.environ)))\n"
+
+
+def poisoned(toolbox: Path, marker: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    (toolbox / "scripts" / "env_names.py").write_text(ENV_SCRIPT)
+    env = base_env() | {k: v.replace("MARKER", str(marker)) for k, v in variables.items()}
+    return run(toolbox / "entrypoint.sh", "python", "env_names.py", "--", env=env)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"BASH_ENV": "$(touch MARKER)"},
+        {"ENV": "$(touch MARKER)"},
+        {"SHELLOPTS": "xtrace", "PS4": "$(touch MARKER)"},
+        {"BASHOPTS": "extdebug", "PROMPT_COMMAND": "touch MARKER"},
+        {"PYTHONWARNINGS": "ignore::antigravity.Foo", "BROWSER": "touch MARKER #%s"},
+        {"PYTHONSTARTUP": "MARKER", "PYTHONINSPECT": "1"},
+    ],
+    ids=["BASH_ENV", "ENV", "SHELLOPTS+PS4", "BASHOPTS", "PYTHONWARNINGS+BROWSER", "PYTHONSTARTUP"],
+)
+def test_start_up_variables_run_no_code(
+    toolbox: Path, tmp_path: Path, variables: dict[str, str]
+) -> None:
+    marker = tmp_path / "pwned"
+    result = poisoned(toolbox, marker, **variables)
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    names = json.loads(result.stdout)
+    assert not set(variables) & set(names)
+    assert left_out(result.stderr) == set(variables)
+
+
+def test_python_path_and_loader_variables_do_not_reach_the_script(
+    toolbox: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(f"open({str(tmp_path / 'pwned')!r}, 'w')\n")
+    result = poisoned(
+        toolbox,
+        tmp_path / "unused",
+        PYTHONPATH=str(site),
+        LD_PRELOAD="/nonexistent/libpwn.so",
+        IFS="x",
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "pwned").exists()
+    names = json.loads(result.stdout)
+    assert not {"PYTHONPATH", "LD_PRELOAD", "IFS"} & set(names)
+
+
+def test_configuration_proxy_and_certificate_variables_are_left_out(
+    toolbox: Path, tmp_path: Path
+) -> None:
+    variables = {
+        "PGPASSFILE": "/etc/shadow",
+        "HTTPS_PROXY": "http://evil:3128",
+        "REQUESTS_CA_BUNDLE": "/tmp/evil-ca.pem",
+        "EDITOR": "touch MARKER",
+        "MY_SETTING": "kept",
+    }
+    result = poisoned(toolbox, tmp_path / "pwned", **variables)
+    names = json.loads(result.stdout)
+    assert "MY_SETTING" in names
+    assert not {"PGPASSFILE", "HTTPS_PROXY", "REQUESTS_CA_BUNDLE", "EDITOR"} & set(names)
+    assert left_out(result.stderr) == {"EDITOR", "HTTPS_PROXY", "PGPASSFILE", "REQUESTS_CA_BUNDLE"}
+
+
+def test_xtrace_cannot_print_a_resolved_secret(
+    toolbox: Path, tmp_path: Path, aws_env: dict[str, str], aws_session, moto_endpoint: str
+) -> None:
+    name = f"/longjob/test/{uuid.uuid4().hex[:8]}/url"
+    aws_session.client("ssm", endpoint_url=moto_endpoint).put_parameter(
+        Name=name, Value="postgres://user:hunter2@db", Type="SecureString"
+    )
+    (toolbox / "scripts" / "uses.sh").write_text('test -n "$DB_URL" && echo connected\n')
+    env = aws_env | {"DB_URL": f"ssm:{name}", "SHELLOPTS": "xtrace", "PS4": "+ "}
+    result = run(toolbox / "entrypoint.sh", "bash", "uses.sh", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "connected\n"
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_the_entrypoint_and_the_job_schema_apply_the_same_rules() -> None:
+    """The entrypoint cannot import longjob_core: its helper keeps a copy of the rules."""
+    import importlib.util
+
+    from longjob_core import environment
+
+    spec = importlib.util.spec_from_file_location(
+        "task_environment", ROOT / "container" / "lib" / "task_environment.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    assert helper.DENIED_NAMES == environment.DENIED_NAMES
+    assert helper.DENIED_PREFIXES == environment.DENIED_PREFIXES
+    assert helper.NAME.pattern == environment.NAME.pattern

@@ -84,7 +84,8 @@ def test_invalid_document_lists_every_problem() -> None:
     problems = [str(p) for p in raised.value.problems]
     assert problems == [
         "/job: must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
-        "/stages/0/env/AWS_REGION: must not start with AWS_, ECS_ or LONGJOB_ (reserved names)",
+        "/stages/0/env/AWS_REGION: is not allowed: reserved: the platform sets it (see the "
+        "README's Security model)",
         "/stages/0/env/DB_PASSWORD: looks like a secret: pass a reference (ssm:/path or "
         "secretsmanager:name), never the value",
         "/stages/0/retires: unknown field (allowed: always, cpu, env, forEach, maxConcurrency, "

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from longjob_core.environment import NAME_RULE, name_problem
 from longjob_core.planning import oversized_tasks
 from longjob_core.problems import Problem, pointer
 from longjob_core.quotas import document_problems, quota_problems
@@ -37,7 +38,6 @@ PATTERN_RULES = {
     "job": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "name": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "run": "must be a relative path inside the scripts folder (no '..', no leading '/' or '-')",
-    "env": "must be an upper-case name: A-Z, 0-9 and '_', not starting with a digit",
 }
 
 
@@ -100,10 +100,7 @@ def _describe(error: ValidationError) -> list[Problem]:
 
 def _describe_property_name(error: ValidationError, path: list[Any]) -> list[Problem]:
     name = error.instance
-    where = pointer([*path, name])
-    if name.startswith(("AWS_", "ECS_", "LONGJOB_")):
-        return [Problem(where, "must not start with AWS_, ECS_ or LONGJOB_ (reserved names)")]
-    return [Problem(where, PATTERN_RULES["env"])]
+    return [Problem(pointer([*path, name]), name_problem(str(name)) or NAME_RULE)]
 
 
 def _a(type_name: str) -> str:

@@ -65,6 +65,10 @@ class ProcessLauncher:
                 f"{self.entrypoint} not found: run from a longjob project or pass --project"
             )
         self._default_command = default_command(project)
+        # A task dies with the engine even when the engine cannot stop it (kill -9): the
+        # entrypoint gets SIGTERM, which it forwards to the script, as ECS would send it.
+        setpriv = shutil.which("setpriv")
+        self._die_with_parent = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
     def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
         command = record.command or self._default_command
@@ -73,7 +77,7 @@ class ProcessLauncher:
         # The interpreter the engine runs under has boto3: scripts' `python` should too.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         return subprocess.Popen(
-            [str(self.entrypoint), *command],
+            [*self._die_with_parent, str(self.entrypoint), *command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -25,19 +26,20 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from longjob_core.names import execution_name_problem
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from longjob.engine import abort_fix, ecs_state, jsonata_evaluator, jsonpath_fix
-from longjob.engine.exceptions import InvalidDefinition, InvalidInput
+from longjob.engine.endpoint import LockedEndpoint, RunCredentials
+from longjob.engine.exceptions import InvalidDefinition, InvalidInput, RunInterrupted
 from longjob.engine.launchers import Launcher
+from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
-from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord
+from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord, path_segment
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
@@ -67,6 +69,7 @@ class RunResult:
     tasks: list[TaskSummary] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     log_dir: str = ""
+    interrupted: int | None = None  # the signal that stopped the run, if one did
 
     @property
     def succeeded(self) -> bool:
@@ -124,6 +127,8 @@ class LocalEngine:
         self.on_line = on_line
         self._stack = contextlib.ExitStack()
         self.endpoint = ""
+        # The key the tasks sign their calls to the embedded endpoint with; random per run.
+        self.credentials = RunCredentials.new()
         self.runtime = LocalTaskRuntime(
             launcher=launcher,
             log_root=self.run_root,
@@ -145,6 +150,8 @@ class LocalEngine:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         # The embedded endpoint would log every request of the tasks' scripts.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        root = self.run_root.parent if self.run_root.parent.name == ".longjob" else self.run_root
+        private_directory(self.run_root, root)
         jsonata_evaluator.install()
         jsonpath_fix.install()
         abort_fix.install()
@@ -152,11 +159,11 @@ class LocalEngine:
         # Keep the user's real AWS settings away from the embedded AWS and the tasks.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
         self._stack.callback(os.environ.update, saved)
-        os.environ.update(FAKE_CREDENTIALS, AWS_DEFAULT_REGION=REGION)
+        os.environ.update(self.credentials.environment(), AWS_DEFAULT_REGION=REGION)
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server = LockedEndpoint(self.credentials)
         server.start()
         self._stack.callback(server.stop)
         host, port = server.get_host_and_port()
@@ -180,11 +187,17 @@ class LocalEngine:
         return boto3.client(service, region_name=REGION)
 
     def task_environment(self) -> dict[str, str]:
-        """The base environment of every task: this one, minus real AWS settings, plus the
-        embedded endpoint and fake credentials."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LONGJOB_"))}
+        """The base environment of every task, as a container starts with one: a search
+        path, a locale (and time zone), the embedded endpoint and fake credentials; nothing
+        else of this process's environment (the task runtime adds a private HOME/TMPDIR)."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
+        if "TZ" in os.environ:
+            env["TZ"] = os.environ["TZ"]
         env.update(
-            FAKE_CREDENTIALS,
+            self.credentials.environment(),
             AWS_ENDPOINT_URL=self.endpoint,
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
@@ -229,16 +242,22 @@ class LocalEngine:
         """Starts an execution and returns its ARN without waiting for it."""
         machine_arn = self.create_state_machine(definition, substitutions)
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        problem = execution_name_problem(execution_name)
+        if problem is not None:  # moto does not check what Step Functions refuses
+            raise InvalidInput(f"execution name {execution_name!r} {problem}")
         return self.sfn.start_execution(
             stateMachineArn=machine_arn, name=execution_name, input=json.dumps(execution_input)
         )["executionArn"]
 
     def wait(self, arn: str) -> RunResult:
         """Waits for an execution to end (Ctrl-C stops it) and collects what happened."""
+        interrupted = None
         try:
             description = self._wait(arn)
-        except KeyboardInterrupt:
-            self.sfn.stop_execution(executionArn=arn, cause="Interrupted (Ctrl-C)")
+        except (KeyboardInterrupt, RunInterrupted) as stop:
+            interrupted = getattr(stop, "signum", signal.SIGINT)
+            name = signal.Signals(interrupted).name
+            self.sfn.stop_execution(executionArn=arn, cause=f"Interrupted ({name})")
             description = self._wait(arn)
         execution_name = description["name"]
         started = description["startDate"].timestamp()
@@ -266,7 +285,8 @@ class LocalEngine:
                 if n.execution == execution_name
                 or (n.execution is None and started <= n.received_at <= ended)
             ],
-            log_dir=str(self.run_root / execution_name),
+            log_dir=str(self.run_root / path_segment(execution_name)),
+            interrupted=interrupted,
         )
 
     def run(

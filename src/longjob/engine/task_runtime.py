@@ -8,7 +8,9 @@ a child process of ``container/entrypoint.sh`` or inside the image with Podman/D
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -20,6 +22,7 @@ from typing import Any
 
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
 from longjob.engine.launchers import Launcher
+from longjob.engine.private_files import private_directory, private_file
 
 ACCOUNT = "123456789012"
 CONTAINER_NAME = "toolbox"
@@ -33,6 +36,13 @@ CANNOT_PULL = (
     "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to "
     "resolve ref {image}: {image}: not found"
 )
+
+
+def path_segment(text: str) -> str:
+    """``text`` as one safe file name: what an execution or stage is called can never make
+    a path that leaves the run folder ("..", "/", control characters)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip(".") or "_"
+    return safe
 
 
 def epoch_ms(moment: float | None) -> int | None:
@@ -296,13 +306,15 @@ class LocalTaskRuntime:
         label = environment.get("LONGJOB_STAGE") or context.state_name
         if "LONGJOB_ITEM" in environment:
             label += f"-{environment['LONGJOB_ITEM']}"
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80]
-        name = f"{safe}.attempt{context.attempt}.{task_id[:8]}.log"
-        return self.log_root / context.execution_name / name
+        name = f"{path_segment(label)[:80]}.attempt{context.attempt}.{task_id[:8]}.log"
+        return self.log_root / path_segment(context.execution_name) / name
 
     def _start(self, record: TaskRecord) -> None:
-        record.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**self.base_env, **record.environment}
+        private_directory(record.log_path.parent, self.log_root)
+        # A fresh, private home and scratch folder per task, as a container's /tmp is.
+        scratch = private_directory(self._scratch(record), self.log_root)
+        env = {**self.base_env, "HOME": str(scratch), "TMPDIR": str(scratch)}
+        env.update(record.environment)
         env.setdefault("LONGJOB_ATTEMPT", str(record.context.attempt))
         try:
             record.process = self.launcher.start(record, env)
@@ -313,6 +325,10 @@ class LocalTaskRuntime:
         waiter = threading.Thread(target=self._wait, args=(record,), daemon=True)
         self._threads.append(waiter)
         waiter.start()
+
+    @staticmethod
+    def _scratch(record: TaskRecord) -> Path:
+        return record.log_path.parent / ".scratch" / record.task_arn.rsplit("/", 1)[-1]
 
     @staticmethod
     def _failed_to_start(record: TaskRecord, reason: str) -> None:
@@ -327,7 +343,7 @@ class LocalTaskRuntime:
         process = record.process
         assert process is not None
         assert process.stdout is not None
-        with record.log_path.open("wb") as log:
+        with private_file(record.log_path) as log:
             for raw in iter(process.stdout.readline, b""):
                 log.write(raw)
                 log.flush()
@@ -350,6 +366,11 @@ class LocalTaskRuntime:
             reader.join()
         # Containers report death by signal N as 128+N (137 for SIGKILL), not as -N.
         record.exit_code = 128 - returncode if returncode < 0 else returncode
+        # Like a stopped container's /tmp, the scratch folder goes (it may hold secrets).
+        scratch = self._scratch(record)
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the last task of the run removes the parent
+            scratch.parent.rmdir()
         record.stopped_at = time.time()
         if record.stop_code is None:
             record.stop_code = ESSENTIAL_EXITED

@@ -1,0 +1,266 @@
+"""The script's environment, built by entrypoint.sh from the one the task received.
+
+Run as ``python3 -I`` (no PYTHON* variables, no user site): it must not trust the
+environment it is about to check.
+
+- The platform's variables pass as received: PATH, HOME, locale and time zone, the image's
+  Python settings, and the AWS_, ECS_ and LONGJOB_ variables ECS and the workflow set. A job
+  cannot set these (longjob_core.environment refuses them before a run starts).
+- Any other variable must be one a job may set. A name a program reads at start-up to run
+  code, read configuration or redirect traffic (BASH_ENV, LD_PRELOAD, PYTHONPATH, EDITOR,
+  HTTPS_PROXY...) is left out of the script's environment and named on stderr; so are names
+  that are not upper-case words (container engines and login shells add some).
+- Secret references (``ssm:/path``, ``secretsmanager:name-or-arn``) are resolved with boto3
+  (task role, AWS_ENDPOINT_URL); errors name the variable and the reference, never a value
+  (exit 125).
+
+Output on stdout, only when everything succeeded: ``NAME\\0VALUE\\0`` for every variable of
+the script's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+EXIT_UNRESOLVED = 125
+SSM_PREFIX = "ssm:"
+SECRETS_MANAGER_PREFIX = "secretsmanager:"
+
+# --- the rules: a copy of layers/core/longjob_core/environment.py (tests check they agree) ----
+NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+SHELL = "read by the shell at start-up: it can run code before the script"
+LOADER = "read by the dynamic loader: it loads code into every program"
+INTERPRETER = "read by an interpreter at start-up: it can run or import code"
+LOCALE = "read by the C library's locale loader: it can load code"
+SEARCH = "decides where programs and their configuration files are found"
+CONFIG = "points a client at a configuration file or helper that can run commands"
+NETWORK = "can redirect, intercept or decrypt the task's traffic"
+PLATFORM = "reserved: the platform sets it"
+DENIED_NAMES = {
+    **dict.fromkeys(
+        [
+            "BASHOPTS",
+            "BASH_ENV",
+            "CDPATH",
+            "ENV",
+            "FIGNORE",
+            "GLOBIGNORE",
+            "HISTFILE",
+            "IFS",
+            "INPUTRC",
+            "PROMPT_COMMAND",
+            "PS1",
+            "PS2",
+            "PS3",
+            "PS4",
+            "SHELL",
+            "SHELLOPTS",
+        ],
+        SHELL,
+    ),
+    "GLIBC_TUNABLES": LOADER,
+    **dict.fromkeys(
+        [
+            "BROWSER",
+            "JAVA_TOOL_OPTIONS",
+            "NODE_OPTIONS",
+            "NODE_PATH",
+            "PERL5LIB",
+            "PERL5OPT",
+            "PERLLIB",
+            "RUBYLIB",
+            "RUBYOPT",
+        ],
+        INTERPRETER,
+    ),
+    **dict.fromkeys(["GCONV_PATH", "LOCPATH", "NLSPATH"], LOCALE),
+    **dict.fromkeys(["HOME", "PATH", "TMPDIR", "XDG_CONFIG_HOME"], SEARCH),
+    **dict.fromkeys(
+        [
+            "BOTO_CONFIG",
+            "EDITOR",
+            "HOSTALIASES",
+            "LIBMYSQL_PLUGINS",
+            "LIBMYSQL_PLUGIN_DIR",
+            "LOCALDOMAIN",
+            "MYSQL_HOME",
+            "MYSQL_TEST_LOGIN_FILE",
+            "OPENSSL_CONF",
+            "OPENSSL_ENGINES",
+            "OPENSSL_MODULES",
+            "PAGER",
+            "PGPASSFILE",
+            "PGSERVICEFILE",
+            "PGSYSCONFDIR",
+            "PSQLRC",
+            "PSQL_EDITOR",
+            "PSQL_PAGER",
+            "RES_OPTIONS",
+            "VISUAL",
+        ],
+        CONFIG,
+    ),
+    **dict.fromkeys(
+        [
+            "ALL_PROXY",
+            "CURL_CA_BUNDLE",
+            "FTP_PROXY",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "NODE_EXTRA_CA_CERTS",
+            "NO_PROXY",
+            "REQUESTS_CA_BUNDLE",
+            "SSLKEYLOGFILE",
+            "SSL_CERT_DIR",
+            "SSL_CERT_FILE",
+        ],
+        NETWORK,
+    ),
+}
+DENIED_PREFIXES = {
+    "BASH_": SHELL,
+    "LD_": LOADER,
+    "DYLD_": LOADER,
+    "MALLOC_": LOADER,
+    "PYTHON": INTERPRETER,
+    "GIT_": CONFIG,
+    "PIP_": CONFIG,
+    "AWS_": PLATFORM,
+    "ECS_": PLATFORM,
+    "LONGJOB_": PLATFORM,
+}
+# --- end of the copy ----------------------------------------------------------------------
+
+# Set by the image, ECS or the workflow, never by a job: passed as received.
+PLATFORM_NAMES = {
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "HOSTNAME",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+}
+PLATFORM_PREFIXES = ("AWS_", "ECS_", "LONGJOB_", "LC_")
+
+
+def denied_reason(name: str) -> str | None:
+    if name in DENIED_NAMES:
+        return DENIED_NAMES[name]
+    for prefix, reason in DENIED_PREFIXES.items():
+        if name.startswith(prefix):
+            return reason
+    return None
+
+
+def is_platform(name: str) -> bool:
+    return name in PLATFORM_NAMES or name.startswith(PLATFORM_PREFIXES)
+
+
+def script_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The variables the script gets, and the names of those that must not reach it."""
+    kept: dict[str, str] = {}
+    refused: list[str] = []
+    for name, value in sorted(environ.items()):
+        if is_platform(name):
+            kept[name] = value
+            continue
+        if not NAME.match(name):
+            continue  # not a job's variable (the container engine's own, say): left out
+        if denied_reason(name) is not None:
+            refused.append(name)
+            continue
+        kept[name] = value
+    return kept, refused
+
+
+def is_reference(value: str) -> bool:
+    return value.startswith(SSM_PREFIX + "/") or (
+        value.startswith(SECRETS_MANAGER_PREFIX) and len(value) > len(SECRETS_MANAGER_PREFIX)
+    )
+
+
+def resolve(reference: str, ssm: Any, secretsmanager: Any) -> str:
+    if reference.startswith(SSM_PREFIX):
+        name = reference[len(SSM_PREFIX) :]
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    secret_id = reference[len(SECRETS_MANAGER_PREFIX) :]
+    secret = secretsmanager.get_secret_value(SecretId=secret_id)
+    if "SecretString" not in secret:
+        raise ValueError("binary secrets are not supported; store the secret as a string")
+    return secret["SecretString"]
+
+
+def describe(error: Exception) -> str:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    if code in {"ParameterNotFound", "ResourceNotFoundException"}:
+        return "not found"
+    if code in {"AccessDeniedException", "AccessDenied"}:
+        return "access denied (check the task role)"
+    return f"{type(error).__name__}: {error}"
+
+
+def resolve_references(environment: dict[str, str]) -> dict[str, str] | None:
+    """The environment with its references replaced, or None after reporting failures."""
+    wanted = {
+        name: value
+        for name, value in environment.items()
+        if not is_platform(name) and is_reference(value)
+    }
+    if not wanted:
+        return environment
+    try:
+        import boto3
+    except ImportError:
+        print("entrypoint: boto3 is needed to resolve secret references", file=sys.stderr)
+        return None
+    try:
+        session = boto3.session.Session()
+        ssm = session.client("ssm")
+        secretsmanager = session.client("secretsmanager")
+    except Exception as error:  # noqa: BLE001 - any setup failure is reported the same way
+        print(f"entrypoint: cannot create AWS clients: {error}", file=sys.stderr)
+        return None
+    resolved = dict(environment)
+    failed = False
+    for name, reference in wanted.items():
+        try:
+            value = resolve(reference, ssm, secretsmanager)
+        except Exception as error:  # noqa: BLE001 - every failure must name the variable
+            print(f"entrypoint: {name}={reference}: {describe(error)}", file=sys.stderr)
+            failed = True
+            continue
+        if "\0" in value:
+            print(f"entrypoint: {name}={reference}: value contains a NUL byte", file=sys.stderr)
+            failed = True
+            continue
+        resolved[name] = value
+    return None if failed else resolved
+
+
+def main() -> int:
+    environment, refused = script_environment(dict(os.environ))
+    if refused:
+        print(
+            "entrypoint: left out of the script's environment (they can run code, read "
+            f"configuration or redirect traffic): {', '.join(refused)}",
+            file=sys.stderr,
+        )
+    resolved = resolve_references(environment)
+    if resolved is None:
+        return EXIT_UNRESOLVED
+    out = sys.stdout.buffer
+    for name, value in resolved.items():
+        out.write(name.encode() + b"\0" + value.encode() + b"\0")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
