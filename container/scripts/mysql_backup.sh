@@ -4,6 +4,8 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib/backup.sh
 source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/backup.sh"
+# shellcheck source=SCRIPTDIR/../lib/database.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
 
 usage() {
     cat <<'EOF'
@@ -55,7 +57,7 @@ done
 [ -n "$database" ] || fail "no database: pass --database or set MYSQL_DATABASE" 2
 [ -n "$bucket" ] || fail "no bucket: pass --bucket or set BUCKET" 2
 case "$port" in '' | *[!0-9]*) fail "--port must be a number, got '$port'" 2 ;; esac
-case "$database" in */* | *..*) fail "database name '$database' cannot be used in an S3 key" 2 ;; esac
+require_database_name mysql_backup "$database"
 
 uri="s3://${bucket}/$(backup_key "$prefix" "$database" .sql.gz)"
 

@@ -4,6 +4,8 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/../lib/backup.sh
 source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/backup.sh"
+# shellcheck source=SCRIPTDIR/../lib/database.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
 
 usage() {
     cat <<'EOF'
@@ -48,7 +50,7 @@ done
 [ -n "$database" ] || fail "no database: pass --database or set PGDATABASE" 2
 [ -n "$bucket" ] || fail "no bucket: pass --bucket or set BUCKET" 2
 case "$compress" in [0-9]) ;; *) fail "--compress must be a digit 0-9, got '$compress'" 2 ;; esac
-case "$database" in */* | *..*) fail "database name '$database' cannot be used in an S3 key" 2 ;; esac
+require_database_name pg_backup "$database"
 
 uri="s3://${bucket}/$(backup_key "$prefix" "$database" .dump)"
 

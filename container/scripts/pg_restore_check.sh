@@ -2,6 +2,8 @@
 # Prove a PostgreSQL backup can be restored: verify its checksum, restore it into a scratch
 # database, run a sanity query, and always drop the scratch database again.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib/database.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
 
 usage() {
     cat <<'EOF'
@@ -54,6 +56,7 @@ done
 case "$min_tables" in '' | *[!0-9]*) fail "--min-tables must be a whole number, got '$min_tables'" 2 ;; esac
 if [ -z "$key" ]; then
     [ -n "$database" ] || fail "no database: pass --database, --key or set PGDATABASE" 2
+    require_database_name pg_restore_check "$database"
     series="${prefix}${database}/${database}-"
     # Keys carry a UTC timestamp, so the lexically greatest key is the newest backup.
     key=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$series" \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # VACUUM (ANALYZE) one PostgreSQL database, and say how long it took and what it reclaimed.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib/database.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
 
 usage() {
     cat <<'USAGE'
@@ -31,6 +33,7 @@ while [ "$#" -gt 0 ]; do
     esac
 done
 [ -n "$database" ] || fail "no database: pass --database or set PGDATABASE" 2
+require_database_name pg_vacuum "$database"
 
 size() {
     psql --no-password -X -At -v ON_ERROR_STOP=1 --dbname="$database" \

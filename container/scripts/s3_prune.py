@@ -1,7 +1,10 @@
-"""Delete old backups under an S3 prefix, always keeping the newest ones.
+"""Delete old backups under an S3 prefix, always keeping the newest ones of each database.
 
 A backup and its ``.sha256`` sidecar (written by pg_backup.sh / mysql_backup.sh) are
-kept or deleted together; the backup's LastModified decides its age.
+kept or deleted together; the backup's LastModified decides its age. Backups are grouped
+by their folder (``<prefix><database>/``, as the backup scripts name them), and "keep the
+newest K" holds for each folder: pruning ``postgres/`` never takes one database's last
+backups because another database has newer ones.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prefix",
         required=True,
-        help="key prefix of one backup series, e.g. postgres/orders/ (must not be empty)",
+        help="key prefix of the backups, e.g. postgres/orders/ or postgres/ (not empty)",
     )
     parser.add_argument(
         "--older-than-days",
@@ -47,7 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=7,
         metavar="K",
-        help="always keep the newest K backups, whatever their age (default: 7, minimum 1)",
+        help="always keep the newest K backups of each database, whatever their age "
+        "(default: 7, minimum 1)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
@@ -91,12 +95,25 @@ def list_backups(s3: Any, bucket: str, prefix: str) -> list[Backup]:
     return sorted(backups.values(), key=lambda b: (b.last_modified, b.key), reverse=True)
 
 
+def series_of(key: str) -> str:
+    """The folder a backup lives in: one database's series."""
+    return key.rsplit("/", 1)[0] if "/" in key else ""
+
+
 def select_for_deletion(
     backups: list[Backup], now: datetime, older_than: timedelta, keep: int
 ) -> list[Backup]:
-    """The backups to delete: past the newest ``keep`` and older than ``older_than``."""
+    """The backups to delete: in each series, past its newest ``keep`` and older than
+    ``older_than`` (``backups`` is newest first)."""
     cutoff = now - older_than
-    return [b for b in backups[keep:] if b.last_modified < cutoff]
+    seen: dict[str, int] = {}
+    doomed = []
+    for backup in backups:
+        series = series_of(backup.key)
+        seen[series] = seen.get(series, 0) + 1
+        if seen[series] > keep and backup.last_modified < cutoff:
+            doomed.append(backup)
+    return doomed
 
 
 def delete(s3: Any, bucket: str, keys: list[str]) -> list[str]:
@@ -127,8 +144,9 @@ def main(argv: list[str] | None = None, s3: Any = None) -> int:
         stamp = backup.last_modified.isoformat(timespec="seconds")
         print(f"s3_prune: {verb} s3://{args.bucket}/{backup.key} ({stamp}, {backup.size} bytes)")
     freed = sum(b.size for b in doomed)
+    series = len({series_of(b.key) for b in backups})
     summary = (
-        f"{len(backups)} backups under s3://{args.bucket}/{args.prefix}, "
+        f"{len(backups)} backups in {series} series under s3://{args.bucket}/{args.prefix}, "
         f"keeping {len(backups) - len(doomed)}, {verb} {len(doomed)} ({freed} bytes)"
     )
     if args.dry_run or not doomed:

@@ -248,8 +248,7 @@ def run(
         **options.substitutions,
     }
     options.functions = {**application.functions, **options.functions}
-    bucket = application.parameters.get("DataBucketName")
-    options.buckets = [bucket] if bucket else []
+    options.application = application
     if options.stop_timeout is None:
         options.stop_timeout = float(application.parameters.get("StopTimeout", 30))
     sys.exit(run_locally(options, application.definition, document, job=True))

@@ -28,7 +28,7 @@ class LocalRunOptions:
     substitutions: dict[str, str] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
-    buckets: list[str] = field(default_factory=list)
+    application: Any = None  # the project's LocalApplication, for a job run
     stop_timeout: float | None = None
     as_json: bool = False
 
@@ -206,8 +206,8 @@ def run_locally(
         ) as engine:
             seed_secrets(engine, options.secrets)
             s3 = engine.aws_client("s3")
-            for bucket in options.buckets:  # the stack's data bucket exists before any run
-                s3.create_bucket(Bucket=bucket)
+            if options.application is not None:  # the stack's buckets exist before any run
+                options.application.create_buckets(s3)
             result = engine.run(definition, execution_input, options.substitutions)
     except EngineError as error:
         raise UserError(str(error)) from None

@@ -33,6 +33,29 @@ class LocalApplication:
     def definition(self) -> str:
         return self.definition_path.read_text()
 
+    def buckets(self) -> dict[str, bool]:
+        """The stack's S3 buckets, each with whether it is versioned."""
+        if self.stack is None:
+            return {}
+        return {
+            str(bucket["Properties"].get("BucketName") or self.stack.ref(name)): bucket[
+                "Properties"
+            ]
+            .get("VersioningConfiguration", {})
+            .get("Status")
+            == "Enabled"
+            for name, bucket in self.stack.of_type("AWS::S3::Bucket").items()
+        }
+
+    def create_buckets(self, s3: Any) -> None:
+        """Makes the stack's buckets in the embedded S3, as the deployed stack has them."""
+        for bucket, versioned in self.buckets().items():
+            s3.create_bucket(Bucket=bucket)
+            if versioned:
+                s3.put_bucket_versioning(
+                    Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+                )
+
 
 def samconfig_parameters(project: Path, environment: str = "default") -> dict[str, str]:
     """The parameter_overrides of one samconfig.toml environment (as `sam deploy` reads them)."""

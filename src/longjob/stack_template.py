@@ -141,7 +141,7 @@ def physical_ids(
             "Arn": a("iam", f"role{path}{name}", region=False),
             "RoleId": "AROA" + logical_id.upper()[:17],
         }
-    if kind == "AWS::IAM::Policy":
+    if kind in {"AWS::IAM::Policy", "AWS::S3::BucketPolicy"}:
         return {"Ref": generated}
     if kind == "AWS::Lambda::Function":
         name = props.get("FunctionName", generated)
@@ -200,6 +200,7 @@ def local_path(location: dict[str, Any] | str) -> str:
 def translate(template: dict[str, Any], parameters: dict[str, str], identity: StackIdentity) -> Any:
     """SAM -> CloudFormation with SAM's translator, offline."""
     import boto3
+    from samtranslator.metrics.metrics import Metrics
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -214,7 +215,8 @@ def translate(template: dict[str, Any], parameters: dict[str, str], identity: St
         "AWS::StackName": identity.name,
     }
     session = boto3.session.Session(region_name=identity.region)
-    translator = Translator(None, Parser(), boto_session=session)
+    metrics = Metrics()  # the translator's usage metrics go nowhere (a dummy publisher)
+    translator = Translator(None, Parser(), boto_session=session, metrics=metrics)
     try:
         return translator.translate(
             _with_s3_uris(template), parameter_values=values, get_managed_policy_map=dict
@@ -222,6 +224,8 @@ def translate(template: dict[str, Any], parameters: dict[str, str], identity: St
     except InvalidDocumentException as error:
         messages = "; ".join(str(e) for e in error.causes)
         raise TemplateError(f"template.yaml: SAM cannot translate it: {messages}") from None
+    finally:
+        metrics.publish()
 
 
 def _radar(template: dict[str, Any], identity: StackIdentity) -> Any:

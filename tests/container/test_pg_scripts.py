@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -217,7 +219,7 @@ def test_no_backup_found_is_an_error(aws_env, bucket: str) -> None:
     [
         ("pg_backup.sh", ["--database", "x"], "no bucket: pass --bucket or set BUCKET"),
         ("pg_backup.sh", ["--bucket", "b", "--compress", "11"], "--compress must be a digit"),
-        ("pg_backup.sh", ["--bucket", "b", "--database", "../x"], "cannot be used in an S3 key"),
+        ("pg_backup.sh", ["--bucket", "b", "--database", "../x"], "part of the backup's S3 key"),
         ("pg_backup.sh", ["--bogus"], "unknown argument '--bogus'"),
         ("pg_restore_check.sh", ["--bucket", "b", "--min-tables", "x"], "--min-tables must be"),
         ("pg_restore_check.sh", ["--bucket"], "--bucket needs a value"),
@@ -237,3 +239,53 @@ def test_help(aws_env, script: str) -> None:
     result = run_script(aws_env, script, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith(f"Usage: {script}")
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[object]]]:
+    """A TCP port that records every connection made to it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            accepted.append(connection)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("script", "extra"),
+    [
+        ("pg_vacuum.sh", []),
+        ("pg_backup.sh", ["--bucket", "b"]),
+        ("pg_restore_check.sh", ["--bucket", "b"]),
+    ],
+)
+@pytest.mark.parametrize(
+    "form", ["host=127.0.0.1 port={port} dbname=test", "postgresql://127.0.0.1:{port}/test"]
+)
+def test_a_database_name_is_never_read_as_a_connection_string(
+    aws_env, listener, script: str, extra: list[str], form: str
+) -> None:
+    """A hostile forEach item must not send PGPASSWORD to another server."""
+    port, accepted = listener
+    item = form.format(port=port)
+    result = run_script(aws_env | {"PGPASSWORD": "s3cret"}, script, *extra, "--database", item)
+    assert result.returncode == 2
+    assert f"database name '{item}' contains" in result.stderr
+    assert accepted == []

@@ -47,6 +47,19 @@ def test_selection_keeps_the_newest_k_and_deletes_only_old_ones(
     assert [b.key.removeprefix("b/").removesuffix("d.dump") for b in doomed] == deleted
 
 
+def test_keep_holds_for_each_database_under_a_parent_prefix() -> None:
+    """Pruning postgres/ must not take the only backups of a database that is backed up
+    less often than the others."""
+    busy = [
+        s3_prune.Backup(f"postgres/orders/orders-{d}.dump", NOW - timedelta(days=d), 10)
+        for d in range(40, 50)
+    ]
+    quiet = [s3_prune.Backup("postgres/users/users-60.dump", NOW - timedelta(days=60), 10)]
+    everything = sorted(busy + quiet, key=lambda b: b.last_modified, reverse=True)
+    doomed = s3_prune.select_for_deletion(everything, NOW, timedelta(days=30), keep=2)
+    assert [b.key for b in doomed] == [b.key for b in busy[2:]]
+
+
 def prune(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ENTRYPOINT, "python", "s3_prune.py", "--", *args],
@@ -86,7 +99,7 @@ def test_prune_deletes_old_backups_with_their_sidecars(aws_env, s3, bucket: str,
             "db/users/users-20260101T000000Z.dump",
         ]
     )
-    assert "5 backups under" in result.stdout
+    assert "5 backups in 1 series under" in result.stdout
     assert "keeping 2, delete 3 (300 bytes)" in result.stdout
 
 

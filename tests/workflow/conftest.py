@@ -67,7 +67,7 @@ def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine
         # Task lines also go to the embedded CloudWatch Logs, as awslogs would send them.
         log_group=application.substitutions["LogGroupName"],
     ) as local:
-        local.aws_client("s3").create_bucket(Bucket=application.parameters["DataBucketName"])
+        application.create_buckets(local.aws_client("s3"))
         yield local
 
 
