@@ -1,14 +1,20 @@
 """notify: sends a run's summary to the SNS topic and, optionally, a chat webhook.
 
 The state machine builds the summary and catches every error of this function: a failed
-notification is recorded in the execution, never changes the job's result.
+notification is recorded in the execution, never changes the job's result. A skipped run
+is also counted in a CloudWatch metric (an alarm watches it), so no run is dropped quietly.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import urllib.request
+import ssl
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -16,11 +22,29 @@ from typing import Any
 import boto3
 from longjob_core.summary import body, subject
 
-NOTIFY_ON_FAILURE = {"FAILED", "TIMED_OUT", "INVALID"}
+# The "failure" policy sends what needs a person: runs that failed, timed out, were
+# invalid, or were skipped because another run of the job was still going.
+NOTIFY_ON_FAILURE = {"FAILED", "TIMED_OUT", "INVALID", "SKIPPED"}
+METRIC_NAMESPACE = "longjob"
+SKIPPED_METRIC = "RunsSkipped"
 
 
 class NotificationFailed(Exception):
     """At least one channel could not be reached (the others were still tried)."""
+
+
+class WebhookFailed(Exception):
+    """The webhook did not take the message (the message never names the URL)."""
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """How the webhook is called: https only, no redirect followed, one total deadline.
+    ``allow_local_http`` lets tests use a plain-HTTP server on 127.0.0.1; the handler
+    never sets it."""
+
+    deadline_seconds: float = 10.0
+    allow_local_http: bool = False
 
 
 @cache
@@ -47,16 +71,94 @@ def webhook_url(parameter_name: str, ssm: Any) -> str:
     return response["Parameter"]["Value"]
 
 
-def post_webhook(url: str, text: str) -> None:
-    # {"text": ...} is understood by Slack, Microsoft Teams and Mattermost incoming webhooks.
-    request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own webhook
-        url,
-        data=json.dumps({"text": text}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+def webhook_text(summary: dict[str, Any]) -> str:
+    """The subject, then the body as a code block: chat mark-up that an item, a reason or a
+    field name carries (links, mentions, <!channel>) is shown, never acted on."""
+
+    def escape(text: str) -> str:
+        # Slack requires &, < and > escaped; Mattermost and Teams show the entities too.
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    fence = "`" * 3
+    block = escape(body(summary)).replace(fence, "'" * 3)  # the block cannot be closed early
+    return f"{escape(subject(summary))}\n{fence}\n{block}{fence}"
+
+
+def post_webhook(url: str, text: str, policy: WebhookPolicy | None = None) -> None:
+    """POSTs {"text": ...}, which Slack, Microsoft Teams and Mattermost incoming webhooks
+    understand. Anything but a 2xx answer within the deadline is a failure; http.client
+    follows no redirect, so a 3xx is a failure too."""
+    policy = policy or WebhookPolicy()
+    parts = urllib.parse.urlsplit(url)
+    local = policy.allow_local_http and parts.scheme == "http" and parts.hostname == "127.0.0.1"
+    if parts.scheme != "https" and not local:
+        raise WebhookFailed("the webhook URL must start with https://")
+    if not parts.hostname:
+        raise WebhookFailed("the webhook URL has no host")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            connection: http.client.HTTPConnection
+            if local:
+                connection = http.client.HTTPConnection(
+                    parts.hostname, parts.port, timeout=policy.deadline_seconds
+                )
+            else:
+                connection = http.client.HTTPSConnection(
+                    parts.hostname,
+                    parts.port,
+                    timeout=policy.deadline_seconds,
+                    context=ssl.create_default_context(),
+                )
+            connection.request(
+                "POST",
+                target,
+                body=json.dumps({"text": text}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            response.read()
+            outcome["status"] = response.status
+            connection.close()
+        except Exception as error:  # noqa: BLE001 - reported by name only: the URL is secret
+            outcome["error"] = type(error).__name__
+
+    # The socket timeout bounds each read; the thread's deadline bounds the whole call,
+    # so a server that answers a byte at a time cannot hold the function.
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(policy.deadline_seconds)
+    if worker.is_alive():
+        raise WebhookFailed(f"no answer within {policy.deadline_seconds:g} s")
+    if "error" in outcome:
+        raise WebhookFailed(outcome["error"])
+    if not 200 <= outcome["status"] < 300:
+        raise WebhookFailed(f"HTTP {outcome['status']}")
+
+
+def skipped_metric(summary: dict[str, Any], stack: str) -> str:
+    """A CloudWatch embedded-metric-format line: printed to the function's log, it becomes
+    the RunsSkipped metric (no PutMetricData permission needed)."""
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": METRIC_NAMESPACE,
+                        "Dimensions": [["Stack"]],
+                        "Metrics": [{"Name": SKIPPED_METRIC, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "Stack": stack,
+            SKIPPED_METRIC: 1,
+            "job": summary.get("job"),
+            "execution": summary.get("execution"),
+        }
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        response.read()
 
 
 def notify(
@@ -65,6 +167,7 @@ def notify(
     webhook_parameter: str,
     sns: Any,
     ssm: Any,
+    webhook: WebhookPolicy | None = None,
 ) -> dict[str, Any]:
     """Publishes the summary per its notify policy; returns what was sent."""
     status = summary.get("status", "UNKNOWN")
@@ -91,16 +194,20 @@ def notify(
         errors.append(f"sns: {type(error).__name__}: {error}")
     if webhook_parameter:
         try:
-            post_webhook(webhook_url(webhook_parameter, ssm), f"{subject(summary)}\n{text}")
+            post_webhook(webhook_url(webhook_parameter, ssm), webhook_text(summary), webhook)
             sent.append("webhook")
+        except WebhookFailed as error:
+            errors.append(f"webhook: {error}")  # never the URL: it is a secret
         except Exception as error:  # noqa: BLE001
-            errors.append(f"webhook: {type(error).__name__}")  # never the URL: it is a secret
+            errors.append(f"webhook: {type(error).__name__}")
     if errors:
         raise NotificationFailed("; ".join(errors))
     return {"sent": sent, "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("status") == "SKIPPED":
+        print(skipped_metric(event, os.environ.get("STACK_NAME", "")))  # EMF: a metric from a log
     return notify(
         event,
         topic_arn=os.environ["TOPIC_ARN"],

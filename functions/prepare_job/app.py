@@ -1,17 +1,23 @@
 """prepare_job: the state machine's first step. Validates the job document (all problems at
-once), applies the overlap guard and returns the plan the state machine iterates."""
+once, quotas included), takes the job's lock when it forbids overlapping runs, and returns
+the plan the state machine iterates."""
 
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from typing import Any
 
 import boto3
 from longjob_core.exceptions import InvalidJobDocument
-from longjob_core.overlap import running_twin
+from longjob_core.lock import Lock, acquire
 from longjob_core.planning import make_plan
 from longjob_core.validation import check
+
+# The lock outlives its holder's deadline by this much (the run still releases it, stops
+# its last task and notifies after the deadline).
+LOCK_GRACE_SECONDS = 900
 
 
 @cache
@@ -20,25 +26,46 @@ def sfn_client() -> Any:
     return boto3.client("stepfunctions")
 
 
-def prepare(event: dict[str, Any], sfn: Any, retry_delay_seconds: int) -> dict[str, Any]:
-    """Event: {"document": <job document>, "execution": <$$.Execution>,
+@cache
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+def prepare(
+    event: dict[str, Any],
+    sfn: Any,
+    dynamodb: Any,
+    lock_table: str,
+    retry_delay_seconds: int,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """Event: {"document": <job document>, "execution": {"Id", "Name", "StartTime"},
     "stateMachineArn": <$$.StateMachine.Id>}."""
     document = event.get("document")
     execution = event["execution"]
     problems = check(document)
     if problems:
-        raise InvalidJobDocument(problems)
-    twin = None
+        raise InvalidJobDocument(problems)  # only a valid document may take the lock
+    plan = make_plan(document, execution["Name"], execution["StartTime"], None, retry_delay_seconds)
     if document.get("concurrency", "forbid") == "forbid":
-        twin = running_twin(
-            sfn,
-            state_machine_arn=event["stateMachineArn"],
-            execution_arn=execution["Id"],
-            job=document["job"],
-            start_time=execution["StartTime"],
+        lock = Lock(
+            lock_table,
+            document["job"],
+            execution["Id"],
+            plan["deadline"] // 1000 + LOCK_GRACE_SECONDS,
         )
-    return make_plan(document, execution["Name"], execution["StartTime"], twin, retry_delay_seconds)
+        holder = acquire(dynamodb, sfn, lock, int(time.time()) if now is None else now)
+        plan.update(
+            overlap=holder is not None, overlappingExecution=holder, lockHeld=holder is None
+        )
+    return plan
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return prepare(event, sfn_client(), int(os.environ.get("RETRY_DELAY_SECONDS", "10")))
+    return prepare(
+        event,
+        sfn=sfn_client(),
+        dynamodb=dynamodb_client(),
+        lock_table=os.environ["LOCK_TABLE"],
+        retry_delay_seconds=int(os.environ.get("RETRY_DELAY_SECONDS", "10")),
+    )

@@ -206,8 +206,9 @@ def run_locally(
         ) as engine:
             seed_secrets(engine, options.secrets)
             s3 = engine.aws_client("s3")
-            if options.application is not None:  # the stack's buckets exist before any run
+            if options.application is not None:  # the stack's resources exist before any run
                 options.application.create_buckets(s3)
+                options.application.create_tables(engine.aws_client("dynamodb"))
             result = engine.run(definition, execution_input, options.substitutions)
     except EngineError as error:
         raise UserError(str(error)) from None

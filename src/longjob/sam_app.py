@@ -47,6 +47,19 @@ class LocalApplication:
             for name, bucket in self.stack.of_type("AWS::S3::Bucket").items()
         }
 
+    def create_tables(self, dynamodb: Any) -> None:
+        """Makes the stack's DynamoDB tables in the embedded AWS (the job locks)."""
+        if self.stack is None:
+            return
+        for name, table in self.stack.of_type("AWS::DynamoDB::Table").items():
+            props = table["Properties"]
+            dynamodb.create_table(
+                TableName=props.get("TableName") or self.stack.ref(name),
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+
     def create_buckets(self, s3: Any) -> None:
         """Makes the stack's buckets in the embedded S3, as the deployed stack has them."""
         for bucket, versioned in self.buckets().items():

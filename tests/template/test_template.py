@@ -178,3 +178,37 @@ def test_outputs(full: DeployedTemplate) -> None:
         "LogGroupName",
     }
     assert full.outputs["LogGroupName"]["Value"] == full.ref("TaskLogGroup")
+
+
+def test_the_job_lock_is_taken_by_prepare_job_and_released_by_the_workflow_only(
+    full: DeployedTemplate,
+) -> None:
+    table = full.get_att("JobLockTable", "Arn")
+    prepare = full.policy_statements("PrepareJobFunctionRole")
+    machine = full.policy_statements("StateMachineRole")
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem"):
+        assert allows(prepare, action, table), action
+        assert not allows(prepare, action, table + "-other"), action
+    assert not allows(prepare, "dynamodb:DeleteItem", table)
+    assert not allows(prepare, "states:ListExecutions", full.ref("JobStateMachine"))
+    assert allows(machine, "dynamodb:DeleteItem", table)
+    assert not allows(machine, "dynamodb:PutItem", table)
+    lock = full.properties("JobLockTable")
+    assert lock["BillingMode"] == "PAY_PER_REQUEST"
+    assert lock["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    functions = full.of_type("AWS::Lambda::Function")
+    prepare_env = next(
+        f["Properties"]["Environment"]["Variables"]
+        for f in functions.values()
+        if "LOCK_TABLE" in f["Properties"].get("Environment", {}).get("Variables", {})
+    )
+    assert prepare_env["LOCK_TABLE"] == full.ref("JobLockTable")
+
+
+def test_skipped_runs_raise_an_alarm(full: DeployedTemplate) -> None:
+    alarm = full.properties("SkippedRunsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("longjob", "RunsSkipped")
+    assert alarm["Dimensions"] == [{"Name": "Stack", "Value": full.identity.name}]
+    assert alarm["AlarmActions"] == [full.ref("NotificationTopic")]
+    notify_env = full.properties("NotifyFunction")["Environment"]["Variables"]
+    assert notify_env["STACK_NAME"] == full.identity.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -100,12 +101,30 @@ def test_policy_failure_sends_nothing_for_a_success(aws: dict) -> None:
 
 class Hook(http.server.BaseHTTPRequestHandler):
     bodies: ClassVar[list[dict]] = []
+    requests: ClassVar[list[str]] = []
     status = 200
+    location = ""
+    trickle = False
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
+        Hook.requests.append(f"POST {self.path}")
         Hook.bodies.append(json.loads(self.rfile.read(length)))
+        if Hook.trickle:  # one byte every half second: never a whole answer in time
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(20):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                time.sleep(0.5)
+            return
         self.send_response(Hook.status)
+        if Hook.location:
+            self.send_header("Location", Hook.location)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        Hook.requests.append(f"GET {self.path}")
+        self.send_response(200)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -114,37 +133,126 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Hook.bodies.clear()
-    Hook.status = 200
+    Hook.requests.clear()
+    Hook.status, Hook.location, Hook.trickle = 200, "", False
     yield f"http://127.0.0.1:{server.server_port}/hooks/secret-token"
     server.shutdown()
 
 
-def test_webhook_url_is_read_from_ssm_and_posted_to(aws: dict, webhook: str) -> None:
-    aws["ssm"].put_parameter(Name="/longjob/webhook", Value=webhook, Type="SecureString")
-    result = notify.notify(
-        event("notify_failed"), aws["topic"], "/longjob/webhook", aws["sns"], aws["ssm"]
+LOCAL = notify.WebhookPolicy(deadline_seconds=2, allow_local_http=True)
+
+
+def send(aws: dict, url: str, summary: dict | None = None) -> dict:
+    aws["ssm"].put_parameter(
+        Name="/longjob/webhook", Value=url, Type="SecureString", Overwrite=True
     )
-    assert result["sent"] == ["sns", "webhook"]
+    return notify.notify(
+        summary or event("notify_failed"),
+        aws["topic"],
+        "/longjob/webhook",
+        aws["sns"],
+        aws["ssm"],
+        LOCAL,
+    )
+
+
+def test_webhook_url_is_read_from_ssm_and_posted_to(aws: dict, webhook: str) -> None:
+    assert send(aws, webhook)["sent"] == ["sns", "webhook"]
     (posted,) = Hook.bodies
     assert posted["text"].startswith("[longjob] nightly-maintenance FAILED")
+    assert Hook.requests == ["POST /hooks/secret-token"]
+
+
+def failure(aws: dict, url: str) -> str:
+    with pytest.raises(notify.NotificationFailed) as raised:
+        send(aws, url)
+    message = str(raised.value)
+    assert "secret-token" not in message  # the URL is a secret
+    assert len(received(aws)) == 1  # SNS still went
+    return message
 
 
 def test_a_failing_webhook_is_reported_without_its_url_and_sns_still_goes(
     aws: dict, webhook: str
 ) -> None:
     Hook.status = 500
+    assert failure(aws, webhook) == "webhook: HTTP 500"
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(aws: dict, webhook: str) -> None:
+    Hook.status, Hook.location = 302, webhook.replace("/hooks/", "/elsewhere/")
+    assert failure(aws, webhook) == "webhook: HTTP 302"
+    assert Hook.requests == ["POST /hooks/secret-token"]
+
+
+def test_a_server_too_slow_to_answer_fails_at_the_deadline(aws: dict, webhook: str) -> None:
+    Hook.trickle = True
+    started = time.monotonic()
+    assert failure(aws, webhook) == "webhook: no answer within 2 s"
+    assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://hooks.example.com/x", "file:///etc/passwd", "ftp://hooks.example.com/secret-token"],
+)
+def test_only_https_urls_are_called(aws: dict, url: str) -> None:
+    assert failure(aws, url) == "webhook: the webhook URL must start with https://"
+
+
+def test_plain_http_to_this_machine_needs_the_explicit_switch(aws: dict, webhook: str) -> None:
     aws["ssm"].put_parameter(Name="/longjob/webhook", Value=webhook, Type="SecureString")
-    with pytest.raises(notify.NotificationFailed) as raised:
+    with pytest.raises(notify.NotificationFailed, match="must start with https://"):
         notify.notify(
             event("notify_failed"), aws["topic"], "/longjob/webhook", aws["sns"], aws["ssm"]
         )
-    assert str(raised.value) == "webhook: HTTPError"
-    assert "secret-token" not in str(raised.value)
-    assert len(received(aws)) == 1
+    assert Hook.requests == []
+
+
+def test_chat_markup_and_control_characters_are_neutralised(aws: dict, webhook: str) -> None:
+    summary = event("notify_failed")
+    summary["stages"][0]["failures"][0]["item"] = "<!channel> <https://evil.example|click> @all"
+    summary["stages"][0]["failures"][0]["reason"] = "line one\nFAKE: all good\x1b[2J```"
+    send(aws, webhook, summary)
+    (posted,) = Hook.bodies
+    text = posted["text"]
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|click&gt;" in text
+    assert "\x1b" not in text
+    assert "\nFAKE: all good" not in text
+    _subject, fence, rest = text.split("\n", 2)
+    assert fence == "```"
+    assert rest.endswith("```")
+    assert rest.count("```") == 1  # the block cannot be closed early
+
+
+def test_skipped_runs_are_sent_under_the_failure_policy(aws: dict) -> None:
+    summary = {**event("notify_succeeded"), "status": "SKIPPED", "notify": "failure"}
+    summary["reason"] = "another run of this job is in progress: arn:...:nightly-1"
+    assert notify.notify(summary, aws["topic"], "", aws["sns"], aws["ssm"])["sent"] == ["sns"]
+    (message,) = received(aws)
+    assert "another run of this job is in progress" in message["Message"]
+
+
+def test_a_skipped_run_is_counted_in_a_metric(
+    aws: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOPIC_ARN", aws["topic"])
+    monkeypatch.setenv("STACK_NAME", "longjob-prod")
+    monkeypatch.setattr(notify, "sns_client", lambda: aws["sns"])
+    monkeypatch.setattr(notify, "ssm_client", lambda: aws["ssm"])
+    summary = {**event("notify_succeeded"), "status": "SKIPPED", "notify": "never"}
+    notify.lambda_handler(summary, None)
+    (line,) = capsys.readouterr().out.splitlines()
+    metric = json.loads(line)
+    (directive,) = metric["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "longjob"
+    assert directive["Metrics"] == [{"Name": "RunsSkipped", "Unit": "Count"}]
+    assert (metric["Stack"], metric["RunsSkipped"]) == ("longjob-prod", 1)
 
 
 def test_handler_uses_its_environment(aws: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""functions/prepare_job: validation, overlap guard and plan, with moto's Step Functions."""
+"""functions/prepare_job: validation, the job lock and the plan, on moto's DynamoDB and
+Step Functions."""
 
 from __future__ import annotations
 
@@ -16,16 +17,64 @@ from tests.unit.conftest import event, function_module
 prepare_job = function_module("prepare_job")
 
 
-class NoSfn:
-    """The guard must not call Step Functions when concurrency is "allow"."""
+class NoCalls:
+    """A client that must not be called (concurrency: allow takes no lock)."""
 
-    def get_paginator(self, name: str):
-        raise AssertionError("ListExecutions called")
+    def __getattr__(self, name: str):
+        raise AssertionError(f"{name} called")
+
+
+TABLE = "longjob-test-locks"
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "job", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="longjob-test-job",
+            definition=json.dumps(
+                {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/x",
+        )["stateMachineArn"]
+        yield {"dynamodb": dynamodb, "sfn": sfn, "machine": machine}
+
+
+def run_of(aws: dict, name: str, document: dict) -> dict:
+    """A RUNNING execution of the test machine, as prepare_job's event."""
+    arn = aws["sfn"].start_execution(
+        stateMachineArn=aws["machine"], name=name, input=json.dumps(document)
+    )["executionArn"]
+    start = aws["sfn"].describe_execution(executionArn=arn)["startDate"].isoformat()
+    return {
+        "document": document,
+        "execution": {"Id": arn, "Name": name, "StartTime": start},
+        "stateMachineArn": aws["machine"],
+    }
+
+
+def prepare(aws: dict, payload: dict, now: int | None = None) -> dict:
+    return prepare_job.prepare(
+        payload, aws["sfn"], aws["dynamodb"], TABLE, retry_delay_seconds=10, now=now
+    )
 
 
 def test_plan_of_the_design_example() -> None:
+    payload = event("prepare_job_nightly")
     plan = prepare_job.prepare(
-        event("prepare_job_nightly"), sfn=_empty_sfn(), retry_delay_seconds=10
+        {**payload, "document": {**payload["document"], "concurrency": "allow"}},
+        NoCalls(),
+        NoCalls(),
+        TABLE,
+        retry_delay_seconds=10,
     )
     assert plan["job"] == "nightly-maintenance"
     assert plan["execution"] == "nightly-20261130T030000Z"
@@ -63,6 +112,7 @@ def test_plan_of_the_design_example() -> None:
 def test_a_thousand_item_fan_out_plans_far_below_the_payload_limit() -> None:
     document = {
         "job": "big",
+        "concurrency": "allow",
         "stages": [
             {
                 "name": "each",
@@ -74,13 +124,15 @@ def test_a_thousand_item_fan_out_plans_far_below_the_payload_limit() -> None:
         ],
     }
     payload = {**event("prepare_job_nightly"), "document": document}
-    plan = prepare_job.prepare(payload, sfn=_empty_sfn(), retry_delay_seconds=10)
+    plan = prepare_job.prepare(payload, NoCalls(), NoCalls(), TABLE, retry_delay_seconds=10)
     assert len(json.dumps(plan)) < 64 * 1024
 
 
 def test_invalid_document_lists_every_problem() -> None:
     with pytest.raises(InvalidJobDocument) as raised:
-        prepare_job.prepare(event("prepare_job_invalid"), sfn=NoSfn(), retry_delay_seconds=10)
+        prepare_job.prepare(
+            event("prepare_job_invalid"), NoCalls(), NoCalls(), TABLE, retry_delay_seconds=10
+        )
     problems = [str(p) for p in raised.value.problems]
     assert problems == [
         "/job: must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
@@ -102,62 +154,63 @@ def test_invalid_document_lists_every_problem() -> None:
     assert "problems" in str(raised.value)
 
 
-def _empty_sfn():
-    class Empty:
-        def get_paginator(self, name: str):
-            class Pages:
-                def paginate(self, **kwargs):
-                    return [{"executions": []}]
-
-            return Pages()
-
-    return Empty()
+NIGHTLY = {"job": "nightly", "stages": [{"name": "a", "run": ["bash", "x.sh"]}]}
 
 
-@mock_aws
-def test_overlap_guard_finds_an_earlier_run_of_the_same_job() -> None:
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    machine = sfn.create_state_machine(
-        name="longjob-test-job",
-        definition=json.dumps(
-            {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
-        ),
-        roleArn="arn:aws:iam::123456789012:role/x",
-    )["stateMachineArn"]
-    document = {"job": "nightly", "stages": [{"name": "a", "run": ["bash", "x.sh"]}]}
-    earlier = sfn.start_execution(stateMachineArn=machine, name="first", input=json.dumps(document))
-    sfn.start_execution(
-        stateMachineArn=machine, name="other-job", input=json.dumps({**document, "job": "other"})
-    )
-    mine = sfn.start_execution(stateMachineArn=machine, name="second", input=json.dumps(document))
-    start = sfn.describe_execution(executionArn=mine["executionArn"])["startDate"].isoformat()
-    payload = {
-        "document": document,
-        "execution": {"Id": mine["executionArn"], "Name": "second", "StartTime": start},
-        "stateMachineArn": machine,
-    }
-    plan = prepare_job.prepare(payload, sfn=sfn, retry_delay_seconds=10)
-    assert plan["overlap"] is True
-    assert plan["overlappingExecution"] == earlier["executionArn"]
-    # The earlier run does not yield to the later one.
-    first_payload = {
-        **payload,
-        "execution": {
-            "Id": earlier["executionArn"],
-            "Name": "first",
-            "StartTime": sfn.describe_execution(executionArn=earlier["executionArn"])[
-                "startDate"
-            ].isoformat(),
-        },
-    }
-    assert prepare_job.prepare(first_payload, sfn=sfn, retry_delay_seconds=10)["overlap"] is False
-    # concurrency: allow never looks.
-    allow = {**payload, "document": {**document, "concurrency": "allow"}}
-    assert prepare_job.prepare(allow, sfn=NoSfn(), retry_delay_seconds=10)["overlap"] is False
+def test_the_first_run_takes_the_lock_and_a_second_is_skipped(aws: dict) -> None:
+    first = prepare(aws, run_of(aws, "first", NIGHTLY))
+    assert (first["overlap"], first["lockHeld"]) == (False, True)
+    second_run = run_of(aws, "second", NIGHTLY)
+    second = prepare(aws, second_run)
+    assert (second["overlap"], second["lockHeld"]) == (True, False)
+    assert second["overlappingExecution"].endswith(":first")
+    other_job = prepare(aws, run_of(aws, "other", {**NIGHTLY, "job": "other"}))
+    assert other_job["lockHeld"] is True
 
 
-def test_handler_reads_the_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retried_prepare_finds_its_own_lock(aws: dict) -> None:
+    payload = run_of(aws, "first", NIGHTLY)
+    assert prepare(aws, payload)["lockHeld"] is True
+    assert prepare(aws, payload)["lockHeld"] is True
+
+
+def test_the_lock_of_a_run_that_ended_without_releasing_it_is_taken_over(aws: dict) -> None:
+    """A stopped execution runs no state after StopExecution: its lock stays behind."""
+    first = run_of(aws, "first", NIGHTLY)
+    prepare(aws, first)
+    aws["sfn"].stop_execution(executionArn=first["execution"]["Id"])
+    second = prepare(aws, run_of(aws, "second", NIGHTLY))
+    assert (second["overlap"], second["lockHeld"]) == (False, True)
+    item = aws["dynamodb"].get_item(TableName=TABLE, Key={"job": {"S": "nightly"}})["Item"]
+    assert item["holder"]["S"].endswith(":second")
+
+
+def test_an_expired_lock_is_taken_without_asking(aws: dict) -> None:
+    short = {**NIGHTLY, "timeoutSeconds": 60}
+    prepare(aws, run_of(aws, "first", short))
+    later = int(datetime.now(UTC).timestamp()) + 60 + prepare_job.LOCK_GRACE_SECONDS + 1
+    assert prepare(aws, run_of(aws, "second", short), now=later)["lockHeld"] is True
+
+
+def test_an_invalid_document_takes_no_lock(aws: dict) -> None:
+    bad = {**NIGHTLY, "stages": [{"name": "a", "run": ["ksh", "x.sh"]}]}
+    with pytest.raises(InvalidJobDocument):
+        prepare(aws, run_of(aws, "bad", bad))
+    assert "Item" not in aws["dynamodb"].get_item(TableName=TABLE, Key={"job": {"S": "nightly"}})
+    assert prepare(aws, run_of(aws, "good", NIGHTLY))["lockHeld"] is True
+
+
+def test_concurrency_allow_takes_no_lock() -> None:
+    allow = {**event("prepare_job_nightly"), "document": {**NIGHTLY, "concurrency": "allow"}}
+    plan = prepare_job.prepare(allow, NoCalls(), NoCalls(), TABLE, retry_delay_seconds=10)
+    assert (plan["overlap"], plan["lockHeld"]) == (False, False)
+
+
+def test_handler_reads_its_environment(aws: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RETRY_DELAY_SECONDS", "7")
-    monkeypatch.setattr(prepare_job, "sfn_client", _empty_sfn)
-    plan = prepare_job.lambda_handler(event("prepare_job_nightly"), None)
+    monkeypatch.setenv("LOCK_TABLE", TABLE)
+    monkeypatch.setattr(prepare_job, "sfn_client", lambda: aws["sfn"])
+    monkeypatch.setattr(prepare_job, "dynamodb_client", lambda: aws["dynamodb"])
+    plan = prepare_job.lambda_handler(run_of(aws, "first", NIGHTLY), None)
     assert plan["stages"][0]["retryDelaySeconds"] == 7
+    assert plan["lockHeld"] is True

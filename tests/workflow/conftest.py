@@ -68,6 +68,7 @@ def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine
         log_group=application.substitutions["LogGroupName"],
     ) as local:
         application.create_buckets(local.aws_client("s3"))
+        application.create_tables(local.aws_client("dynamodb"))
         yield local
 
 

@@ -25,7 +25,7 @@ def full_history(engine: LocalEngine, arn: str) -> list[dict[str, Any]]:
 
 def test_history_estimate_is_the_executions_own_count_when_everything_fails(run_job) -> None:
     """Every task fails every attempt: the execution's history has exactly the events the
-    guard counts, less the Lambda retries that did not happen and the Succeed state's two
+    guard counts, less the in-place retries that did not happen and the Succeed state's two
     events (a failed run ends in a Fail state, one event)."""
     document = {
         "job": "all-fail",
@@ -45,7 +45,7 @@ def test_history_estimate_is_the_executions_own_count_when_everything_fails(run_
     result, summary = run_job(document)
     assert summary["status"] == "FAILED"
     (estimate,) = [e for e in quotas.estimates(document) if e.what == "execution history"]
-    assert len(result.history) == estimate.value - quotas.EVENTS_LAMBDA_RETRIES - 1
+    assert len(result.history) == estimate.value - quotas.EVENTS_IN_PLACE_RETRIES - 1
 
 
 def test_a_run_that_succeeds_stays_under_its_estimate(run_job) -> None:

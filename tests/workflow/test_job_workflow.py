@@ -15,6 +15,7 @@ import pytest
 
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.engine.service_hooks import FunctionSpec
+from longjob.local_run import job_summary
 from longjob.sam_app import LocalApplication
 from tests.conftest import ROOT
 
@@ -232,13 +233,23 @@ def test_second_run_of_a_running_job_is_skipped(
         time.sleep(0.05)
     try:
         result, summary = run_job(
-            {"job": "exclusive", "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})]}
+            {
+                "job": "exclusive",
+                "notify": "failure",  # a skip still needs a person
+                "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})],
+            }
         )
         assert result.status == "SUCCEEDED"
         assert summary["status"] == "SKIPPED"
         assert first in summary["reason"]
         assert result.tasks == []
         assert not ledger.exists()
+        (note,) = result.notifications
+        assert note.subject == "[longjob] exclusive SKIPPED"
+        assert f"another run of this job is in progress: {first}" in note.message
+        # An invalid document with the same job label neither runs nor takes the lock.
+        invalid, _ = run_job({"job": "exclusive", "stages": [stage("x", "nope", retries=99)]})
+        assert invalid.error == "InvalidJobDocument"
         # Another job may run at the same time.
         _other, other_summary = run_job(
             {"job": "other", "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})]}
@@ -247,6 +258,31 @@ def test_second_run_of_a_running_job_is_skipped(
     finally:
         engine.sfn.stop_execution(executionArn=first, cause="test over")
         engine.wait(first)
+    # The stopped run never released its lock (no state runs after StopExecution): the
+    # next run takes it over instead of being skipped forever.
+    _after, after_summary = run_job(
+        {"job": "exclusive", "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})]}
+    )
+    assert after_summary["status"] == "SUCCEEDED"
+
+
+def test_two_runs_started_together_give_exactly_one_run(
+    engine: LocalEngine, application: LocalApplication, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    document = {
+        "job": "together",
+        "stages": [stage("x", "count.sh", env={"LEDGER": str(ledger)})],
+    }
+    arns = [
+        engine.start(application.definition, document, application.substitutions) for _ in range(2)
+    ]
+    statuses_seen = sorted(job_summary(engine.wait(arn))["status"] for arn in arns)
+    assert statuses_seen == ["SKIPPED", "SUCCEEDED"]
+    assert ran(ledger) == ["x:"]
+    # The lock was released at the end: the next run goes ahead.
+    third = job_summary(engine.run(application.definition, document, application.substitutions))
+    assert third["status"] == "SUCCEEDED"
 
 
 def test_secret_reference_reaches_the_script_and_nothing_else(engine: LocalEngine, run_job) -> None:

@@ -192,6 +192,7 @@ def make_plan(
         "deadline": _epoch_ms(start_time) + timeout * 1000,
         "overlap": overlapping_execution is not None,
         "overlappingExecution": overlapping_execution,
+        "lockHeld": False,  # prepare_job sets it when it took the job's lock
         "stages": [
             plan_stage(document, index, execution_name, retry_delay_seconds)
             for index in range(len(document["stages"]))

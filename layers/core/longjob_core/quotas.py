@@ -28,10 +28,12 @@ from longjob_core.summary import FAILURES_KEPT, ITEM_CHARS, body, subject
 # --- history events, per state as Step Functions records them -------------------------------
 # ExecutionStarted; Prepare job (TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded,
 # TaskStateExited); "Already running?" and the last "Next stage?" (Entered, Exited each);
-# Notify (5); "Job ended" (2); Succeed (2); ExecutionSucceeded.
-EVENTS_PER_EXECUTION = 1 + 5 + 2 + 2 + 5 + 2 + 2 + 1
-# Lambda retries in place: each adds TaskFailed, TaskScheduled, TaskStarted.
-EVENTS_LAMBDA_RETRIES = (5 + 3) * 3
+# "Release lock?" (2) and "Release lock" (5); Notify (5); "Job ended" (2); Succeed (2);
+# ExecutionSucceeded.
+EVENTS_PER_EXECUTION = 1 + 5 + 2 + 2 + 2 + 5 + 5 + 2 + 2 + 1
+# Retries in place of Prepare job (5), Release lock (3) and Notify (3): each adds
+# TaskFailed, TaskScheduled, TaskStarted.
+EVENTS_IN_PLACE_RETRIES = (5 + 3 + 3) * 3
 # "Next stage?" (2) and the Map (MapStateEntered, MapStateStarted, MapStateSucceeded,
 # MapStateExited). A skipped stage takes 4 (Choice, Pass), fewer than a run.
 EVENTS_PER_STAGE = 2 + 4
@@ -97,7 +99,7 @@ def history_estimate(plan: dict[str, Any]) -> Estimate:
         EVENTS_PER_STAGE + len(stage["items"]) * task_events(stage["maxAttempts"])
         for stage in plan["stages"]
     ]
-    total = EVENTS_PER_EXECUTION + EVENTS_LAMBDA_RETRIES + sum(per_stage)
+    total = EVENTS_PER_EXECUTION + EVENTS_IN_PLACE_RETRIES + sum(per_stage)
     biggest = max(range(len(per_stage)), key=per_stage.__getitem__)
     stage = plan["stages"][biggest]
     tasks = len(stage["items"])

@@ -20,6 +20,19 @@ ITEM_CHARS = 100  # a failed item's text in the summary (the rest is in the plan
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
+def clean(value: Any) -> Any:
+    """The summary with every text on one line and free of control characters: an item,
+    a reason or a field name comes from the job or the task, and must neither add lines to
+    a message nor send escape sequences to a terminal."""
+    if isinstance(value, str):
+        return _CONTROL.sub(" ", value)
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    return value
+
+
 def human_duration(seconds: float | None) -> str:
     """12s, 4m03s, 2h00m05s; "-" when unknown."""
     if seconds is None:
@@ -58,6 +71,7 @@ def _exit_code(stage: dict[str, Any]) -> str:
 
 
 def subject(summary: dict[str, Any]) -> str:
+    summary = clean(summary)
     text = f"[longjob] {summary.get('job', '?')} {summary.get('status', '?')}"
     failed = [s for s in summary.get("stages", []) if s.get("status") in {"FAILED", "TIMED_OUT"}]
     if failed:
@@ -72,6 +86,7 @@ def subject(summary: dict[str, Any]) -> str:
 
 
 def body(summary: dict[str, Any]) -> str:
+    summary = clean(summary)
     lines = [
         f"Job {summary.get('job', '?')}: {summary.get('status', '?')}",
         f"Execution: {summary.get('execution', '?')}",
@@ -90,6 +105,7 @@ def body(summary: dict[str, Any]) -> str:
 
 def stage_table(stages: list[dict[str, Any]]) -> list[str]:
     """One aligned line per stage, under a header."""
+    stages = clean(stages)
     rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION")]
     for stage in stages:
         tasks = stage.get("tasks")
@@ -109,6 +125,7 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
 
 def failure_details(summary: dict[str, Any]) -> list[str]:
     """What failed, why, and where its log stream is."""
+    summary = clean(summary)
     lines: list[str] = []
     log_group = summary.get("logGroup")
     for stage in summary.get("stages", []):
