@@ -137,3 +137,12 @@ def test_a_throttled_security_group_lookup_is_retried_in_place(
         "ECS.InvalidParameterException"
     ] * 2
     assert ledger.read_text().split() == ["only:"]
+
+
+def test_an_invalid_document_with_a_line_break_in_its_name_is_still_notified(run_job) -> None:
+    """The INVALID alert uses the document's own (invalid) job name in its subject: a line
+    break there would make SNS refuse the message."""
+    result, _summary = run_job({"job": "nightly\nbackup", "stages": []})
+    assert result.error == "InvalidJobDocument"
+    (note,) = result.notifications
+    assert note.subject.startswith("[longjob] nightly backup INVALID")
