@@ -120,6 +120,7 @@ fi
     # Exactly the environment the helper built, nothing inherited besides it.
     export -n SHELLOPTS BASHOPTS
     while IFS= read -r name; do
+        # shellcheck disable=SC2163 # export -n of the variable named by $name, on purpose
         unset "$name" 2>/dev/null || export -n "$name"
     done < <(compgen -e)
     for ((i = 0; i + 1 < ${#pairs[@]}; i += 2)); do

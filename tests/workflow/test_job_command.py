@@ -160,7 +160,7 @@ def test_plan_shows_each_quota_estimate_beside_its_limit() -> None:
     history = next(q for q in plan["quotas"] if q["what"] == "execution history")
     assert history == {
         "what": "execution history",
-        "estimate": 80,
+        "estimate": 96,
         "limit": 24000,
         "unit": "events",
     }
@@ -178,7 +178,7 @@ def test_validate_refuses_a_document_over_a_quota_with_the_figure(tmp_path: Path
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"{wide}: /stages/0/forEach: 3 stages, the largest 1,000 task(s) ")
-    assert "\u00d7 4 attempt(s) \u2248 126,062 events, over the 24,000 longjob allows" in line
+    assert "\u00d7 4 attempt(s) \u2248 126,078 events, over the 24,000 longjob allows" in line
 
 
 def test_start_refuses_a_bad_document_offline_before_looking_up_the_stack(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import json
 import os
 import re
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
 # runtime can find them all again even after they were re-parented (a container's PID 1
 # exiting takes its whole container with it; a process tree does not do that by itself).
 TASK_MARKER = "LONGJOB_LOCAL_TASK_ID"
+
+
+@functools.cache
+def _spawner() -> concurrent.futures.ThreadPoolExecutor:
+    """One thread, for the whole process, that starts task processes (see ProcessLauncher)."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
 
 
 class Launcher(Protocol):
@@ -67,8 +75,11 @@ class ProcessLauncher:
         self._default_command = default_command(project)
         # A task dies with the engine even when the engine cannot stop it (kill -9): the
         # entrypoint gets SIGTERM, which it forwards to the script, as ECS would send it.
+        # The signal comes when the *thread* that started the process ends, so every task is
+        # started from one thread that lives as long as the engine process.
         setpriv = shutil.which("setpriv")
         self._die_with_parent = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+        self._spawner = _spawner()
 
     def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
         command = record.command or self._default_command
@@ -76,7 +87,8 @@ class ProcessLauncher:
         env[TASK_MARKER] = record.task_arn
         # The interpreter the engine runs under has boto3: scripts' `python` should too.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        return subprocess.Popen(
+        return self._spawner.submit(
+            subprocess.Popen,
             [*self._die_with_parent, str(self.entrypoint), *command],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -84,7 +96,7 @@ class ProcessLauncher:
             env=env,
             cwd=self.project / "container",
             start_new_session=True,
-        )
+        ).result()
 
     def terminate(self, record: TaskRecord) -> None:
         if record.process is not None and record.process.poll() is None:

@@ -8,7 +8,6 @@ a child process of ``container/entrypoint.sh`` or inside the image with Podman/D
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import subprocess
@@ -328,7 +327,8 @@ class LocalTaskRuntime:
 
     @staticmethod
     def _scratch(record: TaskRecord) -> Path:
-        return record.log_path.parent / ".scratch" / record.task_arn.rsplit("/", 1)[-1]
+        # One folder per task beside the logs, none shared: tasks start and end concurrently.
+        return record.log_path.parent / f".scratch-{record.task_arn.rsplit('/', 1)[-1]}"
 
     @staticmethod
     def _failed_to_start(record: TaskRecord, reason: str) -> None:
@@ -367,10 +367,7 @@ class LocalTaskRuntime:
         # Containers report death by signal N as 128+N (137 for SIGKILL), not as -N.
         record.exit_code = 128 - returncode if returncode < 0 else returncode
         # Like a stopped container's /tmp, the scratch folder goes (it may hold secrets).
-        scratch = self._scratch(record)
-        shutil.rmtree(scratch, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the last task of the run removes the parent
-            scratch.parent.rmdir()
+        shutil.rmtree(self._scratch(record), ignore_errors=True)
         record.stopped_at = time.time()
         if record.stop_code is None:
             record.stop_code = ESSENTIAL_EXITED
