@@ -5,9 +5,19 @@
 #                                                      on whitespace (never globbed or evaluated)
 #   entrypoint.sh INTERPRETER SCRIPT -- [ARGS...]      verbatim form: one argv entry per ARG
 #
-# Exit codes: the script's own exit code; 125 a secret reference could not be resolved;
-# 126 refused (interpreter not allowed, bad script path, usage); 127 script or interpreter
-# not found. Refused input never executes anything.
+# Exit codes: the script's own exit code; 124 the attempt's deadline passed (the script was
+# stopped, or never started); 125 a secret reference could not be resolved; 126 refused
+# (interpreter not allowed, bad script path, usage); 127 script or interpreter not found.
+# Refused input never executes anything.
+#
+# The environment is not trusted: `bash -p` (the shebang: a fixed path, not found through
+# PATH) ignores BASH_ENV, ENV, SHELLOPTS, BASHOPTS and exported functions; the helper that
+# checks the environment runs as `python3 -I`; the script gets a rebuilt environment.
+#
+# Deadline: LONGJOB_DEADLINE (epoch seconds) is when this attempt must end. At it the
+# script's process group gets SIGTERM, LONGJOB_STOP_GRACE seconds later SIGKILL, and the task
+# exits 124: a timed-out attempt never keeps running beside its retry, whether or not the
+# orchestrator stops it.
 set -uo pipefail
 
 # Scripts live beside this file, so the same entrypoint works in the image
@@ -100,8 +110,27 @@ helper_status=$?
 stage=${LONGJOB_STAGE:-}
 attempt=${LONGJOB_ATTEMPT:-1}
 case "$attempt" in '' | *[!0-9]*) attempt=1 ;; esac
+deadline=${LONGJOB_DEADLINE:-}
+case "$deadline" in '' | *[!0-9]*) deadline= ;; esac
+grace=${LONGJOB_STOP_GRACE:-0}
+case "$grace" in '' | *[!0-9]*) grace=0 ;; esac
 rel_script=${script_path#"$scripts_root"/}
 started=$(now_ms)
+
+# end_line CODE [TIMED_OUT]: the JSON line that closes the attempt in the log.
+end_line() {
+    local timed=""
+    [ "${2:-0}" = 1 ] && timed=',"timedOut":true'
+    printf '{"longjob":"end","stage":%s,"attempt":%s,"script":%s,"exitCode":%s,"durationMs":%s%s}\n' \
+        "$(json_str "$stage")" "$attempt" "$(json_str "$rel_script")" "$1" \
+        "$(($(now_ms) - started))" "$timed" >&2
+}
+
+if [ -n "$deadline" ] && [ "$EPOCHSECONDS" -ge "$deadline" ]; then
+    printf "entrypoint: the attempt's deadline passed before the script started\n" >&2
+    end_line 124 1
+    exit 124
+fi
 printf '{"longjob":"start","stage":%s,"attempt":%s,"interpreter":%s,"script":%s,"params":%s}\n' \
     "$(json_str "$stage")" "$attempt" "$(json_str "$interpreter")" "$(json_str "$rel_script")" \
     "${#params[@]}" >&2
@@ -146,18 +175,53 @@ trap 'forward TERM' TERM
 trap 'forward INT' INT
 trap 'forward HUP' HUP
 
+# The watchdog: at the deadline it tells this shell (SIGUSR1: forward SIGTERM, remember the
+# timeout), and after the grace period it kills the script's process group.
+timed_out=0
+watchdog=
+# shellcheck disable=SC2329 # invoked by the trap below
+deadline_reached() {
+    timed_out=1
+    printf 'entrypoint: the attempt reached its deadline: SIGTERM now, SIGKILL in %ss\n' "$grace" >&2
+    forward TERM
+}
+if [ -n "$deadline" ]; then
+    trap deadline_reached USR1
+    entrypoint_pid=$$
+    (
+        trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+        sleep "$((deadline - EPOCHSECONDS))" &
+        sleeper=$!
+        wait "$sleeper"
+        kill -s USR1 "$entrypoint_pid" 2>/dev/null
+        sleep "$grace" &
+        sleeper=$!
+        wait "$sleeper"
+        if [ -n "$setsid_bin" ]; then
+            kill -s KILL -- "-$child" 2>/dev/null || kill -s KILL "$child" 2>/dev/null
+        else
+            kill -s KILL "$child" 2>/dev/null
+        fi
+    ) 2>/dev/null &
+    watchdog=$!
+fi
+
 # wait returns early (status > 128) when a trapped signal arrives: keep waiting for the
 # child, then collect its status in case it exited between the two checks.
 rc=0
 while kill -0 "$child" 2>/dev/null; do
-    wait "$child"
+    # (bash's own "Killed ..." notice for the script would otherwise land in the log)
+    wait "$child" 2>/dev/null
     rc=$?
 done
 wait "$child" 2>/dev/null
 last=$?
 [ "$last" -ne 127 ] && rc=$last
+if [ -n "$watchdog" ]; then
+    kill "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+fi
+[ "$timed_out" = 1 ] && rc=124
 
-elapsed=$(($(now_ms) - started))
-printf '{"longjob":"end","stage":%s,"attempt":%s,"script":%s,"exitCode":%s,"durationMs":%s}\n' \
-    "$(json_str "$stage")" "$attempt" "$(json_str "$rel_script")" "$rc" "$elapsed" >&2
+end_line "$rc" "$timed_out"
 exit "$rc"

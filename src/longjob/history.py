@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from longjob_core.contract import DEADLINE_EXIT_CODE, DEADLINE_REASON
 from longjob_core.summary import summary_from
 
 STREAM_PREFIX = "toolbox/toolbox/"  # awslogs: <stream prefix>/<container name>/<task id>
@@ -139,6 +140,9 @@ class HistoryReader:
             elif kind == "TaskTimedOut":
                 attempt.status = "TIMED_OUT"
                 attempt.reason = "the attempt timed out; the task was stopped"
+            elif attempt.exit_code == DEADLINE_EXIT_CODE:
+                attempt.status = "TIMED_OUT"
+                attempt.reason = DEADLINE_REASON
             else:
                 attempt.status = "FAILED"
                 attempt.reason = task.get("StoppedReason") or details.get("error")

@@ -509,3 +509,62 @@ def test_the_entrypoint_and_the_job_schema_apply_the_same_rules() -> None:
     assert helper.DENIED_NAMES == environment.DENIED_NAMES
     assert helper.DENIED_PREFIXES == environment.DENIED_PREFIXES
     assert helper.NAME.pattern == environment.NAME.pattern
+
+
+# --- the attempt's deadline --------------------------------------------------------------------
+
+
+def with_deadline(seconds_from_now: int, grace: int) -> dict[str, str]:
+    return base_env() | {
+        "LONGJOB_DEADLINE": str(int(time.time()) + seconds_from_now),
+        "LONGJOB_STOP_GRACE": str(grace),
+    }
+
+
+def test_a_script_that_ignores_its_deadline_is_killed_and_exits_124(
+    toolbox: Path, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    (toolbox / "scripts" / "stubborn.sh").write_text(
+        f'trap "" TERM\necho $$ >{pidfile}\nwhile :; do sleep 0.1; done\n'
+    )
+    started = time.monotonic()
+    result = run(toolbox / "entrypoint.sh", "bash", "stubborn.sh", env=with_deadline(1, 1))
+    took = time.monotonic() - started
+    assert result.returncode == 124
+    assert 1 <= took < 4  # the deadline, then one second of grace
+    assert "reached its deadline: SIGTERM now, SIGKILL in 1s" in result.stderr
+    (end,) = [e for e in events(result.stderr) if e["longjob"] == "end"]
+    assert (end["exitCode"], end["timedOut"]) == (124, True)
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert "Killed" not in result.stderr
+
+
+def test_a_script_that_traps_term_gets_the_grace_period(toolbox: Path) -> None:
+    (toolbox / "scripts" / "tidy.sh").write_text(
+        'trap \'echo "cleaning up"; sleep 1; echo "clean"; exit 0\' TERM\n'
+        "while :; do sleep 0.1; done\n"
+    )
+    result = run(toolbox / "entrypoint.sh", "bash", "tidy.sh", env=with_deadline(1, 5))
+    assert result.returncode == 124  # it was stopped at its deadline, however it ended
+    assert result.stdout == "cleaning up\nclean\n"
+    (end,) = [e for e in events(result.stderr) if e["longjob"] == "end"]
+    assert 1900 <= end["durationMs"] < 4000  # deadline + its own clean-up, not the grace
+
+
+def test_a_deadline_already_past_starts_nothing(toolbox: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    (toolbox / "scripts" / "late.sh").write_text(f"touch {marker}\n")
+    result = run(toolbox / "entrypoint.sh", "bash", "late.sh", env=with_deadline(-5, 1))
+    assert result.returncode == 124
+    assert "deadline passed before the script started" in result.stderr
+    assert not marker.exists()
+
+
+def test_a_script_that_finishes_in_time_is_not_touched(toolbox: Path) -> None:
+    result = run(toolbox / "entrypoint.sh", "bash", "test.sh", "a b", env=with_deadline(30, 5))
+    assert result.returncode == 0
+    assert result.stdout == HELLO
+    (end,) = [e for e in events(result.stderr) if e["longjob"] == "end"]
+    assert "timedOut" not in end

@@ -438,3 +438,44 @@ def test_concurrent_runs_do_not_mix_their_tasks(engine, application, tmp_path: P
         thread.join(60)
     assert sorted(len(r.tasks) for r in results) == [1, 1]
     assert all(r.status == "SUCCEEDED" for r in results)
+
+
+def test_a_timed_out_attempt_never_overlaps_its_retry(
+    engine: LocalEngine, run_job, tmp_path: Path
+) -> None:
+    """The task stops itself at its deadline (LONGJOB_DEADLINE, before the state's timeout):
+    even if nobody stopped a timed-out task (the engine's stop-on-timeout is off here, as
+    AWS does not document it), the retry starts only after the first attempt is gone."""
+    spans = tmp_path / "spans"
+    engine.runtime.stop_abandoned_tasks = False
+    try:
+        result, summary = run_job(
+            {
+                "job": "overrun",
+                "stages": [
+                    stage(
+                        "slow", "overrun.sh", env={"SPANS": str(spans)}, timeoutSeconds=8, retries=1
+                    )
+                ],
+            }
+        )
+    finally:
+        engine.runtime.stop_abandoned_tasks = True
+    lines = [line.split() for line in spans.read_text().splitlines()]
+    assert [kind for kind, *_ in lines] == ["start", "term", "start", "term"], lines
+    first_pid = int(lines[0][3])
+    assert not _alive(first_pid)
+    assert result.error == "JobFailed"
+    (slow,) = summary["stages"]
+    assert (slow["status"], slow["exitCode"], slow["attempts"]) == ("TIMED_OUT", 124, 2)
+    (failure,) = slow["failures"]
+    assert failure["reason"] == "stopped at its deadline"
+    assert [e["error"] for e in result.history if e["type"] == "TaskFailed"] == [
+        "States.TaskFailed"
+    ] * 2
+    assert "TaskTimedOut" not in [e["type"] for e in result.history]
+    # The deadline came 2 s (a quarter of 8) before the state's timeout, the kill 1 s later.
+    assert [t.exit_code for t in result.tasks] == [124, 124]
+    (note,) = result.notifications
+    assert "slow: TIMED_OUT, exit code 124, 2 attempt(s)" in note.message
+    assert "stopped at its deadline" in note.message

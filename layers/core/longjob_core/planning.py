@@ -20,6 +20,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from longjob_core.contract import ATTEMPT_ENV, DEADLINE_ENV, GRACE_ENV
 from longjob_core.limits import EXECUTION_NAME_CHARS, OVERRIDES_CHARS, PAYLOAD_BYTES
 from longjob_core.problems import Problem
 
@@ -27,9 +28,13 @@ PLAN_VERSION = 1
 DEFAULT_JOB_TIMEOUT = 86400
 DEFAULT_RETRY_DELAY = 10  # seconds before the first retry; doubles with each attempt
 ITEM = "{item}"
-# The longest values the state machine adds at run time (LONGJOB_ATTEMPT) or that the
+# The longest values the state machine adds at run time (attempt, deadline, grace) or that the
 # execution gives (an execution name has at most 80 characters).
-_RUNTIME_ENV_RESERVE = [{"Name": "LONGJOB_ATTEMPT", "Value": "11"}]
+_RUNTIME_ENV_RESERVE = [
+    {"Name": ATTEMPT_ENV, "Value": "11"},
+    {"Name": DEADLINE_ENV, "Value": "99999999999"},
+    {"Name": GRACE_ENV, "Value": "30"},
+]
 _EXECUTION_NAME_MAX = "x" * EXECUTION_NAME_CHARS
 # A stage's Map result may use this much of the payload limit; the rest is margin.
 MAP_RESULT_BUDGET = PAYLOAD_BYTES - 16 * 1024

@@ -184,9 +184,13 @@ class LocalEcsTaskState(StateTaskServiceEcs):
             return None
         finally:
             # Step Functions stops the task when the state times out or the execution is
-            # stopped; moto only stops waiting. Stopping a stopped task does nothing.
+            # stopped (measured, not documented: docs/aws-facts.md); moto only stops
+            # waiting. Stopping a stopped task does nothing. Tests switch this off to show
+            # that the task's own deadline is enough.
             task_arn = sync_resolver.task_arn  # type: ignore[attr-defined]
-            current_runtime().stop(task_arn, "Task stopped by AWS Step Functions")
+            runtime = current_runtime()
+            if runtime.stop_abandoned_tasks:
+                runtime.stop(task_arn, "Task stopped by AWS Step Functions")
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, EcsApiError):

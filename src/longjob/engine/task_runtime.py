@@ -163,6 +163,9 @@ class LocalTaskRuntime:
         self.stop_timeout = stop_timeout
         self.on_line = on_line
         self.tasks: dict[str, TaskRecord] = {}
+        # Stop a task whose .sync state stopped waiting for it (timeout, stopped execution),
+        # as Step Functions does.
+        self.stop_abandoned_tasks = True
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
