@@ -105,22 +105,20 @@ def _context_value(context: Mapping[str, Any], key: str) -> Any:
     return None
 
 
+def _element_applies(
+    statement: Mapping[str, Any], element: str, value: str, ignore_case: bool
+) -> bool:
+    """``Action``/``Resource`` must match the value; ``NotAction``/``NotResource`` must not."""
+    if element in statement:
+        return _matches_any(statement[element], value, ignore_case)
+    negated = f"Not{element}"
+    return negated in statement and not _matches_any(statement[negated], value, ignore_case)
+
+
 def _statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
-    if "Action" in statement:
-        if not _matches_any(statement["Action"], request.action, ignore_case=True):
-            return False
-    elif not (
-        "NotAction" in statement
-        and not _matches_any(statement["NotAction"], request.action, ignore_case=True)
-    ):
+    if not _element_applies(statement, "Action", request.action, ignore_case=True):
         return False
-    if "Resource" in statement:
-        if not _matches_any(statement["Resource"], request.resource, ignore_case=False):
-            return False
-    elif not (
-        "NotResource" in statement
-        and not _matches_any(statement["NotResource"], request.resource, ignore_case=False)
-    ):
+    if not _element_applies(statement, "Resource", request.resource, ignore_case=False):
         return False
     for operator, block in (statement.get("Condition") or {}).items():
         for key, wanted in block.items():
