@@ -73,3 +73,44 @@ def test_examples_and_the_design_document_example_are_valid() -> None:
         assert check(json.loads(path.read_text())) == [], path
     design_example = json.loads((ROOT / "tests/unit/events/prepare_job_nightly.json").read_text())
     assert check(design_example["document"]) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("BASH_ENV", "read by the shell at start-up"),
+        ("ENV", "read by the shell at start-up"),
+        ("SHELLOPTS", "read by the shell at start-up"),
+        ("PS4", "read by the shell at start-up"),
+        ("BASHOPTS", "read by the shell at start-up"),
+        ("IFS", "read by the shell at start-up"),
+        ("LD_PRELOAD", "read by the dynamic loader"),
+        ("PYTHONPATH", "read by an interpreter at start-up"),
+        ("PYTHONWARNINGS", "read by an interpreter at start-up"),
+        ("BROWSER", "read by an interpreter at start-up"),
+        ("PATH", "decides where programs and their configuration files are found"),
+        ("HOME", "decides where programs and their configuration files are found"),
+        ("PGPASSFILE", "points a client at a configuration file"),
+        ("HTTPS_PROXY", "can redirect, intercept or decrypt the task's traffic"),
+        ("REQUESTS_CA_BUNDLE", "can redirect, intercept or decrypt the task's traffic"),
+        ("_PRIVATE", "must be an upper-case name: A-Z, 0-9 and '_', starting with a letter"),
+    ],
+)
+def test_environment_names_that_could_run_code_are_refused(name: str, rule: str) -> None:
+    """Anyone who may start a run chooses the environment of a process holding the task
+    role: these names would let them run code or redirect traffic (security review)."""
+    (problem,) = check(doc(env={name: "$(id >&2)"}))
+    assert problem.pointer == f"/stages/0/env/{name}"
+    assert rule in problem.rule
+
+
+def test_the_schema_lists_the_same_refused_names_as_the_rules() -> None:
+    """Editors see the refusals through job.schema.json; it must match the Python rules."""
+    from longjob_core import environment
+
+    schema = json.loads((ROOT / "jobs" / "job.schema.json").read_text())
+    names = schema["$defs"]["stage"]["properties"]["env"]["propertyNames"]
+    denied, prefixes = names["not"]["anyOf"]
+    assert set(denied["enum"]) == set(environment.DENIED_NAMES)
+    assert prefixes["pattern"] == "^(" + "|".join(environment.DENIED_PREFIXES) + ")"
+    assert names["pattern"] == environment.NAME.pattern
