@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from longjob.iam_policy import allows
-from longjob.stack_template import DeployedTemplate, deployed_template, load_template
+from longjob.stack.iam_policy import allows
+from longjob.stack.template import DeployedTemplate, deployed_template, load_template
 from tests.conftest import ROOT
 
 TEMPLATE = load_template(ROOT / "template.yaml")

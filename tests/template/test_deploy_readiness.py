@@ -1,5 +1,5 @@
 """What AWS would reject or break, checked on the template as SAM translates it and
-CloudFormation resolves it (longjob.stack_template): one test per finding of the deploy
+CloudFormation resolves it (longjob.stack.template): one test per finding of the deploy
 review (issue 8), each against the AWS behaviour docs/aws-facts.md records."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from longjob_core.limits import CFN_PARAMETER_BYTES, STATE_MACHINE_NAME_CHARS
 from longjob_core.validation import FARGATE_MEMORY, check
 
-from longjob.exceptions import TemplateError
-from longjob.iam_policy import allows
-from longjob.sam_app import samconfig_parameters
-from longjob.stack_template import (
+from longjob.errors import TemplateError
+from longjob.stack.application import samconfig_parameters
+from longjob.stack.iam_policy import allows
+from longjob.stack.template import (
     DeployedTemplate,
     StackIdentity,
     deployed_template,

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from longjob.iam_policy import allows
-from longjob.stack_template import DeployedTemplate, deployed_template, load_template
+from longjob.stack.iam_policy import allows
+from longjob.stack.template import DeployedTemplate, deployed_template, load_template
 from tests.conftest import ROOT
 
 TEXT = (ROOT / "template.yaml").read_text()

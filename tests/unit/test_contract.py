@@ -44,8 +44,8 @@ def test_exit_124_means_stopped_at_its_deadline_everywhere() -> None:
 
 
 def test_watch_reports_exit_124_as_a_timed_out_attempt() -> None:
-    from longjob.history import HistoryReader
-    from longjob.watcher import describe_change
+    from longjob.report.history import HistoryReader
+    from longjob.report.watcher import describe_change
 
     task = {
         "TaskArn": "arn:aws:ecs:eu-west-1:1:task/c/0f3c",

@@ -10,8 +10,8 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from longjob.cli import main
-from longjob.cli_operate import execution_name
-from longjob.deployed import Aws, AwsError, console_url
+from longjob.cli.operate import execution_name
+from longjob.stack.deployed import Aws, AwsError, console_url
 
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:longjob-prod-job"
 

@@ -1,10 +1,10 @@
-"""longjob.iam_policy: AWS's identity-policy evaluation, on the cases AWS documents."""
+"""longjob.stack.iam_policy: AWS's identity-policy evaluation, on the cases AWS documents."""
 
 from __future__ import annotations
 
 import pytest
 
-from longjob.iam_policy import Request, UnsupportedPolicy, allows, decide
+from longjob.stack.iam_policy import Request, UnsupportedPolicy, allows, decide
 
 BUCKET = "arn:aws:s3:::amzn-s3-demo-bucket"
 

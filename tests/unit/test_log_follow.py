@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from longjob.log_follow import LogFollower
+from longjob.report.log_follow import LogFollower
 
 GROUP = "/longjob/prod/tasks"
 GROUP_ARN = f"arn:aws:logs:eu-west-1:123456789012:log-group:{GROUP}"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from longjob.cli.run import job_summary
 from longjob.engine.launchers import ProcessLauncher
 from longjob.engine.local_engine import LocalEngine, RunResult
-from longjob.local_run import job_summary
-from longjob.sam_app import LocalApplication, load_application
+from longjob.stack.application import LocalApplication, load_application
 from tests.conftest import ROOT
 
 HERE = Path(__file__).parent

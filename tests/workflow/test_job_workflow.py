@@ -13,10 +13,10 @@ from typing import Any
 import psutil
 import pytest
 
+from longjob.cli.run import job_summary
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.engine.service_hooks import FunctionSpec
-from longjob.local_run import job_summary
-from longjob.sam_app import LocalApplication
+from longjob.stack.application import LocalApplication
 from tests.conftest import ROOT
 
 from .conftest import stage

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from longjob.cli import main
 from longjob.engine.local_engine import LocalEngine
-from longjob.sam_app import LocalApplication
+from longjob.stack.application import LocalApplication
 
 from .test_run_command import write
 

@@ -29,10 +29,11 @@ from botocore.exceptions import ClientError
 from longjob_core.names import execution_name_problem
 from moto import mock_aws
 
-from longjob.engine import abort_fix, ecs_state, jsonata_evaluator, jsonpath_fix
+from longjob.engine import patches
 from longjob.engine.endpoint import LockedEndpoint, RunCredentials
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput, RunInterrupted
 from longjob.engine.launchers import Launcher
+from longjob.engine.patches import ecs_tasks
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
 from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord, path_segment
@@ -152,10 +153,8 @@ class LocalEngine:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         root = self.run_root.parent if self.run_root.parent.name == ".longjob" else self.run_root
         private_directory(self.run_root, root)
-        jsonata_evaluator.install()
-        jsonpath_fix.install()
-        abort_fix.install()
-        ecs_state.install()
+        patches.install()
+        self._stack.callback(patches.uninstall)
         # Keep the user's real AWS settings away from the embedded AWS and the tasks.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
         self._stack.callback(os.environ.update, saved)
@@ -174,8 +173,8 @@ class LocalEngine:
         if self.log_group:
             self._logs = self.aws_client("logs")
             self._logs.create_log_group(logGroupName=self.log_group)
-        ecs_state.set_runtime(self.runtime)
-        self._stack.callback(ecs_state.set_runtime, None)
+        ecs_tasks.set_runtime(self.runtime)
+        self._stack.callback(ecs_tasks.set_runtime, None)
         self._stack.callback(self.runtime.shutdown)
         return self
 

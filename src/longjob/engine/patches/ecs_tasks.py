@@ -239,3 +239,7 @@ def _service_for(service_name: str) -> Any:
 def install() -> None:
     """Makes every ECS Task state parsed from now on use the local runtime."""
     state_task_factory.state_task_service_for = _service_for
+
+
+def uninstall() -> None:
+    state_task_factory.state_task_service_for = _original_factory

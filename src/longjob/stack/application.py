@@ -1,7 +1,7 @@
 """The project's SAM application, seen from this machine.
 
 What a local run needs from ``template.yaml``, read from the template as CloudFormation
-would deploy it (``longjob.stack_template``: SAM's own translator, then every intrinsic
+would deploy it (``longjob.stack.template``: SAM's own translator, then every intrinsic
 resolved for the local stack): the state machine's definition file and its
 DefinitionSubstitutions, each function's handler file and environment, and the parameter
 values (samconfig.toml's default environment, then ``--parameter``).
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from longjob.engine.service_hooks import FunctionSpec
-from longjob.exceptions import TemplateError
-from longjob.stack_template import DeployedTemplate, deployed_template, load_template, local_path
+from longjob.errors import TemplateError
+from longjob.stack.template import DeployedTemplate, deployed_template, load_template, local_path
 
 
 @dataclass

@@ -17,10 +17,10 @@ from typing import Any
 import click
 from longjob_core.summary import human_duration
 
-from longjob.deployed import Aws, AwsError, Stack, aws_errors, console_url
-from longjob.exceptions import UserError
-from longjob.history import HistoryReader, fetch_history, job_of, summary_of
-from longjob.tables import render
+from longjob.errors import UserError
+from longjob.report.history import HistoryReader, fetch_history, job_of, summary_of
+from longjob.report.tables import render
+from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors, console_url
 
 
 def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,7 +75,7 @@ def _start(aws: Aws, stack: Stack, document: dict[str, Any], name: str) -> str:
 
 @aws_errors
 def _watch(aws: Aws, stack: Stack, arn: str, poll: float = 2.0) -> int:
-    from longjob.watcher import watch
+    from longjob.report.watcher import watch
 
     return watch(aws.sfn, aws.logs, arn, stack.log_group, _say, poll_seconds=poll)
 
@@ -97,7 +97,7 @@ class DocumentRefused(click.ClickException):
 def _valid_document(_ctx: click.Context, _param: click.Parameter, path: str) -> dict[str, Any]:
     """Reads and checks the document while the command line is parsed: a bad document is
     refused offline, before the stack is looked up or anything starts."""
-    from longjob.documents import load_job
+    from longjob.job_files import load_job
 
     try:
         return load_job(path)

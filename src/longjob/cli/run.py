@@ -15,7 +15,7 @@ from typing import IO, Any
 from longjob_core.summary import failure_details, human_duration, stage_table, summary_from
 
 from longjob.engine.exceptions import RunInterrupted
-from longjob.exceptions import EXIT_FAILED, EXIT_INVALID, UserError
+from longjob.errors import EXIT_FAILED, EXIT_INVALID, UserError
 
 DEFAULT_STOP_TIMEOUT = 30.0
 
@@ -35,7 +35,7 @@ class LocalRunOptions:
 
 def read_secrets(path: str) -> dict[str, str]:
     """``{"ssm:/path": "value", "secretsmanager:name": "value"}`` from a local file."""
-    from longjob.documents import read_json
+    from longjob.job_files import read_json
 
     secrets = read_json(path)
     if not isinstance(secrets, dict):

@@ -37,3 +37,8 @@ def _set_error(self: Environment, error: Any) -> None:
 def install() -> None:
     ExecutionState._construct_error_output_value = staticmethod(_construct_error_output_value)
     Environment.set_error = _set_error
+
+
+def uninstall() -> None:
+    ExecutionState._construct_error_output_value = staticmethod(_original_error_output)
+    Environment.set_error = _original_set_error

@@ -39,6 +39,9 @@ def _extract_json(path: str, data: Any) -> Any:
     return _longjob_original(path, data)  # noqa: F821
 
 
+_MOTO_CODE = json_path.extract_json.__code__
+
+
 def install() -> None:
     if getattr(json_path, "_longjob_original", None) is not None:
         return
@@ -49,3 +52,8 @@ def install() -> None:
     )
     json_path._longjob_is_definite = is_definite
     original.__code__ = _extract_json.__code__
+
+
+def uninstall() -> None:
+    json_path.extract_json.__code__ = _MOTO_CODE
+    json_path._longjob_original = None

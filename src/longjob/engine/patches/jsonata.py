@@ -10,15 +10,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonata
+import jsonata as jsonata_python
 from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 
 
 def evaluate(expression: str) -> Any:
-    result = jsonata.Jsonata(expression).evaluate(None)
+    result = jsonata_python.Jsonata(expression).evaluate(None)
     # Round-trip through JSON, as the JVM bridge does, so results are plain JSON values.
     return None if result is None else json.loads(json.dumps(result))
 
 
+_MOTO_EVALUATOR = moto_jsonata._eval_jsonata
+
+
 def install() -> None:
     moto_jsonata._eval_jsonata = evaluate
+
+
+def uninstall() -> None:
+    moto_jsonata._eval_jsonata = _MOTO_EVALUATOR

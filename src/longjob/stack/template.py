@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longjob.exceptions import TemplateError
+from longjob.errors import TemplateError
 
 # Where a local run's stack "is": one fixed identity, so ARNs are stable across runs.
 LOCAL_STACK = "longjob-local"
@@ -173,7 +173,7 @@ def physical_ids(
         return {"Ref": name, "Arn": a("dynamodb", f"table/{name}")}
     raise TemplateError(
         f"{logical_id}: no local physical id for resource type {kind} "
-        "(add it to longjob.stack_template.physical_ids)"
+        "(add it to longjob.stack.template.physical_ids)"
     )
 
 

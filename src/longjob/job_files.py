@@ -8,7 +8,7 @@ from typing import Any
 
 from longjob_core.validation import check
 
-from longjob.exceptions import UserError
+from longjob.errors import UserError
 
 
 class InvalidDocument(UserError):

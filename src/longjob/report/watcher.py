@@ -9,8 +9,8 @@ from typing import Any
 
 from longjob_core.summary import failure_details, stage_table
 
-from longjob.history import Attempt, Change, HistoryReader, fetch_history, summary_of
-from longjob.log_follow import LogFollower
+from longjob.report.history import Attempt, Change, HistoryReader, fetch_history, summary_of
+from longjob.report.log_follow import LogFollower
 
 EXIT_SUCCEEDED = 0
 EXIT_FAILED = 1

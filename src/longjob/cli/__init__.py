@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from longjob import __version__
-from longjob.exceptions import UserError
+from longjob.errors import UserError
 
 
 def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,7 +50,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @reports_errors
 def validate(documents: tuple[str, ...]) -> None:
     """Check job documents; list every problem (JSON pointer: rule). Exit 2 if any."""
-    from longjob.documents import InvalidDocument, load_job
+    from longjob.job_files import InvalidDocument, load_job
 
     failed = False
     for path in documents:
@@ -81,7 +81,7 @@ def plan(document_path: str, as_json: bool) -> None:
     from longjob_core.planning import expand_stage, make_plan
     from longjob_core.quotas import estimates
 
-    from longjob.documents import load_job
+    from longjob.job_files import load_job
 
     document = load_job(document_path)
     the_plan = make_plan(document, execution_name="<execution>")
@@ -213,8 +213,8 @@ def run(
     With --definition, run any state machine definition instead.
     Exit code 0 when the job succeeded, 1 when it failed, 2 when the input is invalid.
     """
-    from longjob.documents import load_job, read_json
-    from longjob.local_run import LocalRunOptions, read_secrets, run_locally
+    from longjob.cli.run import LocalRunOptions, read_secrets, run_locally
+    from longjob.job_files import load_job, read_json
 
     if (document_path is None) == (definition_path is None):
         raise click.UsageError("pass a job document, or --definition FILE (not both)")
@@ -238,7 +238,7 @@ def run(
         code = run_locally(options, Path(definition_path).read_text(), execution_input, job=False)
         sys.exit(code)
 
-    from longjob.sam_app import load_application
+    from longjob.stack.application import load_application
 
     document = load_job(document_path)
     application = load_application(project, _pairs(parameters, "--parameter"))
@@ -262,7 +262,7 @@ def _stdin_json() -> Any:
 
 
 def _register_operations() -> None:
-    from longjob.cli_operate import COMMANDS
+    from longjob.cli.operate import COMMANDS
 
     for command in COMMANDS:
         command.callback = reports_errors(command.callback)

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from longjob.history import STREAM_PREFIX
+from longjob.report.history import STREAM_PREFIX
 
 Printer = Callable[[str, str], None]  # (label, message)
 

@@ -1,0 +1,22 @@
+"""longjob's patches to moto 5.2.5's Step Functions engine, in one place.
+
+Each module closes one gap between moto's engine and AWS (its docstring says which) and has
+``install()`` and ``uninstall()``; a LocalEngine installs them all while it runs and takes
+them out again, so nothing outside a local run sees a patched moto.
+"""
+
+from __future__ import annotations
+
+from longjob.engine.patches import aborted_map, definite_paths, ecs_tasks, jsonata
+
+PATCHES = (jsonata, definite_paths, aborted_map, ecs_tasks)
+
+
+def install() -> None:
+    for patch in PATCHES:
+        patch.install()
+
+
+def uninstall() -> None:
+    for patch in reversed(PATCHES):
+        patch.uninstall()
