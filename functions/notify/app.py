@@ -20,11 +20,12 @@ from functools import cache
 from typing import Any
 
 import boto3
+from longjob_core.contract import FAILED, INVALID, SKIPPED, TIMED_OUT
 from longjob_core.summary import body, subject
 
 # The "failure" policy sends what needs a person: runs that failed, timed out, were
 # invalid, or were skipped because another run of the job was still going.
-NOTIFY_ON_FAILURE = {"FAILED", "TIMED_OUT", "INVALID", "SKIPPED"}
+NOTIFY_ON_FAILURE = {FAILED, TIMED_OUT, INVALID, SKIPPED}
 METRIC_NAMESPACE = "longjob"
 SKIPPED_METRIC = "RunsSkipped"
 
@@ -206,7 +207,7 @@ def notify(
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if event.get("status") == "SKIPPED":
+    if event.get("status") == SKIPPED:
         print(skipped_metric(event, os.environ.get("STACK_NAME", "")))  # EMF: a metric from a log
     return notify(
         event,

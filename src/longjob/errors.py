@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-EXIT_FAILED = 1
-EXIT_INVALID = 2
+from longjob_core.contract import EXIT_INVALID
 
 
 class UserError(Exception):
@@ -16,3 +15,12 @@ class UserError(Exception):
 
 class TemplateError(UserError):
     """template.yaml is missing or lacks what a local run needs."""
+
+
+class RunInterrupted(BaseException):  # like KeyboardInterrupt: not an Exception
+    """The command running or following an execution got SIGTERM or SIGHUP: stop the run as
+    Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

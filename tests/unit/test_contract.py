@@ -80,5 +80,5 @@ def test_watch_reports_exit_124_as_a_timed_out_attempt() -> None:
         ]
     )
     assert describe_change(changes[-1]) == (
-        "attempt 2: TIMED_OUT, exit code 124 after 6.0s: stopped at its deadline"
+        "attempt 2: TIMED_OUT, exit code 124 after 6s: stopped at its deadline"
     )

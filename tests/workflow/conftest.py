@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from longjob_core.summary import summary_from
 
-from longjob.cli.run import job_summary
 from longjob.engine.launchers import ProcessLauncher
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.stack.application import LocalApplication, load_application
@@ -70,6 +70,11 @@ def engine(project: Path, application: LocalApplication) -> Iterator[LocalEngine
         application.create_buckets(local.aws_client("s3"))
         application.create_tables(local.aws_client("dynamodb"))
         yield local
+
+
+def job_summary(result: RunResult) -> dict[str, Any] | None:
+    """The job's summary: the output of a succeeded run, the cause of a failed one."""
+    return summary_from(result.output, result.cause)
 
 
 @pytest.fixture

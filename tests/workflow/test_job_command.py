@@ -60,23 +60,30 @@ def test_plan_shows_commands_sizes_and_timeouts() -> None:
     assert [s["name"] for s in plan["stages"]] == ["hello-bash", "hello-python"]
 
 
-def test_run_hello_ends_with_the_stage_table(project: Path) -> None:
+def test_run_hello_reports_as_start_follow_does(project: Path) -> None:
     result = longjob("run", HELLO, cwd=project)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        "started arn:aws:states:us-east-1:123456789012:execution:"
+        "longjob-local-JobStateMachine:hello-"
+    )
+    assert lines[1].startswith("logs .longjob/runs/hello-")
+    assert "[hello-bash] attempt 1: starting task" in lines
     assert "[hello-bash] 2 parameters passed" in lines
-    assert "hello-python  SUCCEEDED  0     1         1/1    0s" in lines
-    assert "  Subject: [longjob] hello SUCCEEDED" in lines
-    assert "  Job hello: SUCCEEDED" in lines  # the notification's own text
-    assert lines[-5].startswith("job hello: SUCCEEDED (local-")
-    assert lines[-3:] == [  # the run ends with the stage table
+    assert "[hello-bash] attempt 1: exit code 0 after 0s" in lines
+    assert lines[-7:-1] == [
+        "",
         "STAGE         STATUS     EXIT  ATTEMPTS  TASKS  DURATION",
         "hello-bash    SUCCEEDED  0     1         1/1    0s",
         "hello-python  SUCCEEDED  0     1         1/1    0s",
+        "",
+        "notification: sent",
     ]
+    assert lines[-1].startswith("job hello: SUCCEEDED (hello-")  # the verdict comes last
 
 
-def test_failed_job_exits_1_and_json_output_is_the_summary(project: Path, tmp_path: Path) -> None:
+def test_failed_job_exits_1_and_json_is_the_runs_document(project: Path, tmp_path: Path) -> None:
     job = write(
         tmp_path / "fails.json",
         {
@@ -86,11 +93,16 @@ def test_failed_job_exits_1_and_json_output_is_the_summary(project: Path, tmp_pa
     )
     result = longjob("run", job, "--json", cwd=project)
     assert result.returncode == 1
-    document = json.loads(result.stdout)
-    assert document["status"] == "FAILED"
+    document = json.loads(result.stdout)  # stdout is the document alone
+    assert (document["status"], document["jobStatus"], document["exitCode"]) == (
+        "FAILED",
+        "FAILED",
+        1,
+    )
     assert document["error"] == "JobFailed"
-    assert document["output"]["status"] == "FAILED"
-    assert document["output"]["stages"][0]["exitCode"] == 6
+    assert document["summary"]["stages"][0]["exitCode"] == 6
+    assert document["cause"] is None  # the summary says it all
+    assert "[boom] attempt 1: FAILED, exit code 6" in result.stderr
 
 
 def test_invalid_job_exits_2_and_starts_nothing(project: Path, tmp_path: Path) -> None:

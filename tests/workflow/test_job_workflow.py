@@ -13,13 +13,12 @@ from typing import Any
 import psutil
 import pytest
 
-from longjob.cli.run import job_summary
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.engine.service_hooks import FunctionSpec
 from longjob.stack.application import LocalApplication
 from tests.conftest import ROOT
 
-from .conftest import stage
+from .conftest import job_summary, stage
 
 
 def statuses(summary: dict[str, Any]) -> list[tuple[str, str]]:

@@ -5,6 +5,8 @@ awslogs would)."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 from longjob.cli import main
 from longjob.engine.local_engine import LocalEngine
 from longjob.stack.application import LocalApplication
+from tests.conftest import VENV_BIN
 
 from .test_run_command import write
 
@@ -246,3 +249,108 @@ def test_stack_option_is_required() -> None:
     result = CliRunner().invoke(main, ["status", "x"], env={"LONGJOB_STACK": None})
     assert result.exit_code == 2
     assert "Missing option '--stack'" in result.output
+
+
+# --- one run, one report: `run` on this machine reads as `start --follow` on a stack -----------
+
+
+def report_tail(output: str) -> list[str]:
+    """The report of a followed run (the stage table, failures, reason, notification,
+    verdict) with what differs from run to run (names, task ids, times) made generic."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("STAGE ") or line == "")
+    tail = lines[start:]
+    generic = []
+    for line in tail:
+        line = re.sub(r"\b[0-9a-f]{32}\b", "<task>", line)
+        line = re.sub(r"\(([a-z-]+)-\d{8}T\d{6}Z-[0-9a-f]{4}\)", r"(\1-<time>)", line)
+        line = re.sub(r"\b\d+(m\d\ds|s)\b", "<t>", line)
+        generic.append(line)
+    while generic and generic[0] == "":
+        generic.pop(0)
+    return generic
+
+
+OUTCOMES = {
+    "succeeded": ({"job": "same", "stages": [bash("ok", "exit.sh")]}, 0, "SUCCEEDED"),
+    "failed": (
+        {"job": "same", "stages": [bash("boom", "exit.sh", env={"EXIT_CODE": "5"})]},
+        1,
+        "FAILED",
+    ),
+    "timed-out": (
+        {
+            "job": "same",
+            "stages": [bash("slow", "sleep.sh", env={"PIDFILE": "/dev/null"}, timeoutSeconds=2)],
+        },
+        1,
+        "FAILED",
+    ),
+}
+
+
+@pytest.mark.parametrize("outcome", list(OUTCOMES))
+def test_run_and_start_follow_print_the_same_report_and_exit_code(
+    stack, project: Path, tmp_path: Path, outcome: str
+) -> None:
+    document, code, status = OUTCOMES[outcome]
+    job = write(tmp_path / "job.json", document)
+    deployed = longjob("start", job, "--stack", STACK, "--follow", "--poll", "0.2")
+    local = subprocess.run(
+        [str(VENV_BIN / "longjob"), "run", job],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert deployed.exit_code == local.returncode == code, local.stdout + local.stderr
+    assert report_tail(deployed.output) == report_tail(local.stdout)
+    assert report_tail(local.stdout)[-1] == f"job same: {status} (same-<time>)"
+
+
+def test_an_invalid_document_is_refused_the_same_way(stack, project: Path, tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.json", {"job": "x", "stages": [{"name": "a", "run": ["ksh", "x"]}]})
+    deployed = CliRunner().invoke(main, ["start", bad, "--stack", STACK, "--follow"])
+    local = subprocess.run(
+        [str(VENV_BIN / "longjob"), "run", bad],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert deployed.exit_code == local.returncode == 2
+    assert deployed.output.strip() == local.stderr.strip()
+
+
+def test_a_skipped_run_reports_the_same_on_both_paths(stack, engine: LocalEngine) -> None:
+    """A local run has a lock table of its own, so only a stack's run can be skipped; the
+    report and exit code come from the same watcher either way."""
+    from longjob.report.watcher import report, run_exit_code
+
+    summary = {
+        "job": "exclusive",
+        "execution": "exclusive-2",
+        "status": "SKIPPED",
+        "reason": "another run of this job is in progress: arn:…:exclusive-1",
+        "notify": "always",
+        "stages": [],
+        "notification": "sent",
+    }
+    description = {
+        "name": "exclusive-2",
+        "status": "SUCCEEDED",
+        "output": json.dumps(summary),
+        "input": json.dumps({"job": "exclusive"}),
+    }
+    lines: list[str] = []
+    report(description, lines.append)
+    assert lines == [
+        "",
+        "another run of this job is in progress: arn:…:exclusive-1",
+        "",
+        "notification: sent",
+        "job exclusive: SKIPPED (exclusive-2)",
+    ]
+    assert run_exit_code(description) == 3

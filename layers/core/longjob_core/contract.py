@@ -1,15 +1,68 @@
-"""What the workflow, the entrypoint and the CLI agree on about one task attempt.
+"""The job's contract: what the workflow, the entrypoint, the Lambdas and the CLI agree on.
 
-The ASL and container/entrypoint.sh cannot import this module: tests check that they use
-the same names and numbers (tests/unit/test_contract.py).
+One home for each name: the variables every task gets, the log stream prefix, how a task
+is labelled, the statuses of a run and of a stage, the exit codes of the commands that run
+or follow a job, and the attempt's deadline. The ASL and container/entrypoint.sh cannot
+import this module: tests check that they use the same names and numbers
+(tests/unit/test_contract.py).
 """
 
 from __future__ import annotations
 
+# --- what every task gets -----------------------------------------------------------------
+JOB_ENV = "LONGJOB_JOB"
+STAGE_ENV = "LONGJOB_STAGE"
+EXECUTION_ENV = "LONGJOB_EXECUTION"
+ITEM_ENV = "LONGJOB_ITEM"
+ATTEMPT_ENV = "LONGJOB_ATTEMPT"
 # The attempt's deadline, in epoch seconds, and the grace between SIGTERM and SIGKILL.
 DEADLINE_ENV = "LONGJOB_DEADLINE"
 GRACE_ENV = "LONGJOB_STOP_GRACE"
-ATTEMPT_ENV = "LONGJOB_ATTEMPT"
+ITEM_PLACEHOLDER = "{item}"
+
+# --- where a task's lines are -----------------------------------------------------------------
+CONTAINER_NAME = "toolbox"
+# awslogs names a task's stream <awslogs-stream-prefix>/<container name>/<task id>.
+STREAM_PREFIX = f"toolbox/{CONTAINER_NAME}/"
+
+
+def stream_of(task_id: str) -> str:
+    return STREAM_PREFIX + task_id
+
+
+def label(stage: str, item: str | None) -> str:
+    """How a task is named in live lines and reports: the stage, and its forEach item."""
+    return stage if item is None else f"{stage}:{item}"
+
+
+# --- how a run ends ---------------------------------------------------------------------------
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+TIMED_OUT = "TIMED_OUT"
+SKIPPED = "SKIPPED"
+INVALID = "INVALID"
+JOB_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, INVALID)
+FAILED_STAGE = (FAILED, TIMED_OUT)  # a stage status that fails the job
+
+# Exit codes of every command that runs or follows a job (run, start --follow, watch,
+# redrive --follow): 0 succeeded, 1 failed / timed out / aborted, 2 invalid input (the
+# document, a definition, an option), 3 skipped by the overlap guard. 128+N: stopped by
+# signal N (Ctrl-C 130, SIGTERM 143, SIGHUP 129).
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_SKIPPED = 3
+
+
+def exit_code(execution_status: str, job_status: str | None) -> int:
+    """The exit code for a run that ended with these statuses (the execution's, and the
+    summary's when there is one)."""
+    if job_status == SKIPPED:
+        return EXIT_SKIPPED
+    if job_status == INVALID:
+        return EXIT_INVALID
+    return EXIT_SUCCEEDED if execution_status == SUCCEEDED else EXIT_FAILED
+
 
 # The entrypoint's exit code when it stopped the script at its deadline (as timeout(1)).
 DEADLINE_EXIT_CODE = 124

@@ -20,14 +20,23 @@ import json
 from datetime import datetime
 from typing import Any
 
-from longjob_core.contract import ATTEMPT_ENV, DEADLINE_ENV, GRACE_ENV
+from longjob_core.contract import (
+    ATTEMPT_ENV,
+    DEADLINE_ENV,
+    EXECUTION_ENV,
+    GRACE_ENV,
+    ITEM_ENV,
+    ITEM_PLACEHOLDER,
+    JOB_ENV,
+    STAGE_ENV,
+    label,
+)
 from longjob_core.limits import EXECUTION_NAME_CHARS, OVERRIDES_CHARS, PAYLOAD_BYTES
 from longjob_core.problems import Problem
 
 PLAN_VERSION = 1
 DEFAULT_JOB_TIMEOUT = 86400
 DEFAULT_RETRY_DELAY = 10  # seconds before the first retry; doubles with each attempt
-ITEM = "{item}"
 # The longest values the state machine adds at run time (attempt, deadline, grace) or that the
 # execution gives (an execution name has at most 80 characters).
 _RUNTIME_ENV_RESERVE = [
@@ -87,10 +96,10 @@ def plan_stage(
     interpreter, script, *args = stage["run"]
     for_each = "forEach" in stage
     environment = [
-        {"Name": "LONGJOB_JOB", "Value": document["job"]},
-        {"Name": "LONGJOB_STAGE", "Value": stage["name"]},
-        {"Name": "LONGJOB_EXECUTION", "Value": execution_name},
-        *([{"Name": "LONGJOB_ITEM", "Value": ITEM}] if for_each else []),
+        {"Name": JOB_ENV, "Value": document["job"]},
+        {"Name": STAGE_ENV, "Value": stage["name"]},
+        {"Name": EXECUTION_ENV, "Value": execution_name},
+        *([{"Name": ITEM_ENV, "Value": ITEM_PLACEHOLDER}] if for_each else []),
         *(
             {"Name": name, "Value": value}
             for name, value in sorted((stage.get("env") or {}).items())
@@ -121,11 +130,11 @@ def expand_stage(stage: dict[str, Any]) -> list[dict[str, Any]]:
     """The tasks of a planned stage, as the state machine makes them."""
 
     def fill(text: str, item: str | None) -> str:
-        return text if item is None else item.join(text.split(ITEM))
+        return text if item is None else item.join(text.split(ITEM_PLACEHOLDER))
 
     return [
         {
-            "label": stage["name"] if item is None else f"{stage['name']}:{item}",
+            "label": label(stage["name"], item),
             "item": item,
             "command": [fill(a, item) for a in stage["command"]],
             "environment": [

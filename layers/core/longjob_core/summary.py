@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from longjob_core.contract import FAILED_STAGE, stream_of
 from longjob_core.limits import SNS_SUBJECT_CHARS
 
 FAILURES_KEPT = 5  # failed tasks described in full, per run: the first ones; the rest counted
@@ -65,15 +66,24 @@ def summary_from(output: Any, cause: str | None = None) -> dict[str, Any] | None
     return None
 
 
-def _exit_code(stage: dict[str, Any]) -> str:
-    code = stage.get("exitCode")
+def exit_text(code: int | None) -> str:
+    """An exit code in a table: "-" when there is none."""
     return "-" if code is None else str(code)
+
+
+def align(rows: list[list[str]] | list[tuple[str, ...]]) -> list[str]:
+    """Rows as left-aligned columns two spaces apart (the first row is the header): every
+    table longjob prints or sends."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def subject(summary: dict[str, Any]) -> str:
     summary = clean(summary)
     text = f"[longjob] {summary.get('job', '?')} {summary.get('status', '?')}"
-    failed = [s for s in summary.get("stages", []) if s.get("status") in {"FAILED", "TIMED_OUT"}]
+    failed = [s for s in summary.get("stages", []) if s.get("status") in FAILED_STAGE]
     if failed:
         first = failed[0]
         text += f": {first['name']} {first['status'].lower().replace('_', ' ')}"
@@ -113,14 +123,13 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
             (
                 stage["name"],
                 stage.get("status", "?"),
-                _exit_code(stage),
+                exit_text(stage.get("exitCode")),
                 str(stage.get("attempts", "-")),
                 f"{stage.get('succeeded', 0)}/{tasks}" if tasks else "-",
                 duration(stage),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return align(rows)
 
 
 def failure_details(summary: dict[str, Any]) -> list[str]:
@@ -142,5 +151,5 @@ def failure_details(summary: dict[str, Any]) -> list[str]:
             if detail:
                 lines.append(f"  {str(detail)[:500]}")
             if failure.get("taskId") and log_group:
-                lines.append(f"  logs: {log_group}, stream toolbox/toolbox/{failure['taskId']}")
+                lines.append(f"  logs: {log_group}, stream {stream_of(failure['taskId'])}")
     return lines

@@ -6,7 +6,6 @@ AWS_ENDPOINT_URL the usual boto3 way (--profile and --region override).
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import sys
@@ -15,48 +14,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from longjob_core.summary import human_duration
+from longjob_core.contract import FAILED_STAGE
+from longjob_core.summary import align, exit_text, human_duration, stage_table
 
+from longjob.cli.options import (
+    follow_options,
+    say,
+    say_on_stderr,
+    stack_options,
+    valid_document,
+)
 from longjob.errors import UserError
 from longjob.report.history import HistoryReader, fetch_history, job_of, summary_of
-from longjob.report.tables import render
 from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors, console_url
-
-
-def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option(
-        "--stack",
-        "stack_name",
-        envvar="LONGJOB_STACK",
-        required=True,
-        help="The deployed longjob stack (or LONGJOB_STACK).",
-    )
-    @click.option("--profile", default=None, help="AWS profile (default: the usual boto3 chain).")
-    @click.option("--region", default=None, help="AWS region (default: the profile's).")
-    @functools.wraps(command)
-    def wrapper(stack_name: str, profile: str | None, region: str | None, **kwargs: Any) -> Any:
-        aws = Aws(profile, region)
-        return command(aws=aws, stack=aws.stack(stack_name), **kwargs)
-
-    return wrapper
-
-
-def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--follow and --poll, for the commands that start a run."""
-    command = click.option(
-        "--poll",
-        type=click.FloatRange(min=0.1),
-        default=2.0,
-        show_default=True,
-        help="With --follow: seconds between history reads.",
-    )(command)
-    return click.option("--follow", is_flag=True, help="Watch the run and exit with its code.")(
-        command
-    )
-
-
-def _say(line: str) -> None:
-    click.echo(line)
 
 
 def execution_name(job: str, now: datetime | None = None) -> str:
@@ -67,58 +37,72 @@ def execution_name(job: str, now: datetime | None = None) -> str:
 
 
 @aws_errors
-def _start(aws: Aws, stack: Stack, document: dict[str, Any], name: str) -> str:
+def start_run(aws: Aws, stack: Stack, document: dict[str, Any], name: str | None) -> str:
+    """Starts a run of a (valid) document on the stack; its execution ARN."""
     return aws.sfn.start_execution(
-        stateMachineArn=stack.state_machine_arn, name=name, input=json.dumps(document)
+        stateMachineArn=stack.state_machine_arn,
+        name=name or execution_name(document["job"]),
+        input=json.dumps(document),
     )["executionArn"]
 
 
 @aws_errors
-def _watch(aws: Aws, stack: Stack, arn: str, poll: float = 2.0) -> int:
-    from longjob.report.watcher import watch
+def follow_run(
+    aws: Aws,
+    stack: Stack,
+    arn: str,
+    poll: float = 2.0,
+    live_tail: bool = True,
+    say_line: Callable[[str], None] = say,
+    on_interrupt: Callable[[int], None] | None = None,
+) -> int:
+    """Follows a run to its end and prints its report; the run's exit code."""
+    from longjob.report.watcher import watch as watch_run
 
-    return watch(aws.sfn, aws.logs, arn, stack.log_group, _say, poll_seconds=poll)
+    return watch_run(
+        aws.sfn,
+        aws.logs,
+        arn,
+        stack.log_group,
+        say_line,
+        poll_seconds=poll,
+        live_tail=live_tail,
+        on_interrupt=on_interrupt,
+    )
 
 
-def _announce(arn: str) -> None:
-    click.echo(f"started {arn}")
-    click.echo(f"console {console_url(arn)}")
+@aws_errors
+def describe(aws: Aws, arn: str) -> dict[str, Any]:
+    return aws.sfn.describe_execution(executionArn=arn)
 
 
-class DocumentRefused(click.ClickException):
-    """A job document that cannot run: its problems, exit 2, before any AWS call."""
+def print_document(aws: Aws, arn: str) -> None:
+    from longjob.report.watcher import run_document
 
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.message, err=True)
+    click.echo(json.dumps(run_document(describe(aws, arn)), indent=2, default=str))
 
 
-def _valid_document(_ctx: click.Context, _param: click.Parameter, path: str) -> dict[str, Any]:
-    """Reads and checks the document while the command line is parsed: a bad document is
-    refused offline, before the stack is looked up or anything starts."""
-    from longjob.job_files import load_job
-
-    try:
-        return load_job(path)
-    except UserError as error:
-        raise DocumentRefused(str(error)) from None
+def announce(arn: str, say_line: Callable[[str], None] = say, console: bool = True) -> None:
+    say_line(f"started {arn}")
+    if console:
+        say_line(f"console {console_url(arn)}")
 
 
 @click.command()
-@click.argument("document", metavar="JOB.json", callback=_valid_document)
+@click.argument("document", metavar="JOB.json", callback=valid_document)
 @click.option("--name", default=None, help="Execution name (default: <job>-<UTC time>).")
 @follow_options
 @stack_options
 def start(
     aws: Aws, stack: Stack, document: dict[str, Any], name: str | None, follow: bool, poll: float
 ) -> None:
-    """Start a job on the stack. With --follow, exit 0 succeeded, 1 failed/timed out/aborted,
-    3 skipped (another run of the job was in progress)."""
-    arn = _start(aws, stack, document, name or execution_name(document["job"]))
-    _announce(arn)
+    """Start a job on the stack. With --follow, watch it and exit with its code: 0
+    succeeded, 1 failed/timed out/aborted, 2 invalid, 3 skipped (another run of the job was
+    in progress)."""
+    arn = start_run(aws, stack, document, name)
+    announce(arn)
     if follow:
-        sys.exit(_watch(aws, stack, arn))
+        sys.exit(follow_run(aws, stack, arn, poll))
 
 
 @click.command()
@@ -130,11 +114,18 @@ def start(
     show_default=True,
     help="Seconds between history reads.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="Progress on stderr, the run's document on stdout."
+)
 @stack_options
-def watch(aws: Aws, stack: Stack, execution: str, poll: float) -> None:
+def watch(aws: Aws, stack: Stack, execution: str, poll: float, as_json: bool) -> None:
     """Follow an execution (ARN or name): stage progress and log lines, in order, until it
-    ends. Exit 0 succeeded, 1 failed/timed out/aborted, 3 skipped."""
-    sys.exit(_watch(aws, stack, stack.execution_arn(execution), poll))
+    ends. Exit 0 succeeded, 1 failed/timed out/aborted, 2 invalid, 3 skipped."""
+    arn = stack.execution_arn(execution)
+    code = follow_run(aws, stack, arn, poll, say_line=say_on_stderr if as_json else say)
+    if as_json:
+        print_document(aws, arn)
+    sys.exit(code)
 
 
 @aws_errors
@@ -212,60 +203,39 @@ def _duration(description: dict[str, Any]) -> str:
 
 def _failed_stage(summary: dict[str, Any] | None) -> tuple[str, str]:
     for stage in (summary or {}).get("stages", []):
-        if stage.get("status") in {"FAILED", "TIMED_OUT"}:
-            code = stage.get("exitCode")
-            return stage["name"], "-" if code is None else str(code)
+        if stage.get("status") in FAILED_STAGE:
+            return stage["name"], exit_text(stage.get("exitCode"))
     return "-", "-"
 
 
 @click.command()
 @click.argument("execution")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="The run's document on stdout.")
 @stack_options
 def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
     """An execution's status, duration and stages."""
+    from longjob.report.watcher import run_document
+
     description, reader = _attempts(aws, stack.execution_arn(execution))
+    if as_json:
+        click.echo(json.dumps(run_document(description), indent=2, default=str))
+        return
     summary = summary_of(description)
     job = job_of(description).get("job", "?")
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "name": description["name"],
-                    "job": job,
-                    "status": description["status"],
-                    "jobStatus": (summary or {}).get("status"),
-                    "startDate": description["startDate"],
-                    "stopDate": description.get("stopDate"),
-                    "summary": summary,
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        return
     click.echo(
         f"execution {description['name']} (job {job}): {description['status']}"
         f"{'' if not summary else ' / ' + summary['status']}, {_duration(description)}"
     )
     if summary and summary.get("stages"):
-        rows = [
-            [
-                s["name"],
-                s.get("status", "?"),
-                str(s.get("exitCode", "-") if s.get("exitCode") is not None else "-"),
-                str(s.get("attempts", "-")),
-                f"{s.get('succeeded', 0)}/{s['tasks']}" if s.get("tasks") else "-",
-            ]
-            for s in summary["stages"]
-        ]
-        render(["STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS"], rows)
+        for line in stage_table(summary["stages"]):
+            click.echo(line)
     elif reader.attempts:  # still running: what the history says so far
         rows = [
-            [a.label, a.status, "-" if a.exit_code is None else str(a.exit_code), str(a.number)]
+            [a.label, a.status, exit_text(a.exit_code), str(a.number)]
             for a in reader.attempts.values()
         ]
-        render(["TASK", "STATUS", "EXIT", "ATTEMPT"], rows)
+        for line in align([["TASK", "STATUS", "EXIT", "ATTEMPT"], *rows]):
+            click.echo(line)
 
 
 @aws_errors
@@ -321,9 +291,9 @@ def history(aws: Aws, stack: Stack, job: str | None, limit: int, as_json: bool) 
         ]
         for r in runs
     ]
-    render(
-        ["EXECUTION", "JOB", "STATUS", "STARTED (UTC)", "DURATION", "FAILED STAGE", "EXIT"], rows
-    )
+    header = ["EXECUTION", "JOB", "STATUS", "STARTED (UTC)", "DURATION", "FAILED STAGE", "EXIT"]
+    for line in align([header, *rows]):
+        click.echo(line)
 
 
 @click.command()
@@ -359,14 +329,12 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
         )
     names = [s["name"] for s in document["stages"]]
     resumed = {**document, "stages": document["stages"][names.index(failed) :]}
-    arn = _start(aws, stack, resumed, execution_name(document["job"]))
+    arn = start_run(aws, stack, resumed, None)
     click.echo(
         f"resuming {document['job']} from stage {failed} "
         f"({len(resumed['stages'])} of {len(names)} stages)"
     )
-    _announce(arn)
+    announce(arn)
     if follow:
-        sys.exit(_watch(aws, stack, arn, poll))
+        sys.exit(follow_run(aws, stack, arn, poll))
 
-
-COMMANDS = [start, watch, logs, status, history, stop, redrive]

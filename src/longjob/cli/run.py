@@ -1,36 +1,29 @@
-"""`longjob run`: a job document (or any definition) run on the local engine, and its report."""
+"""`longjob run`: a job on this machine, or any state machine definition.
+
+A job run is `start --follow` against the project's stack on this machine (a LocalStack):
+the same start, the same watcher, the same report and exit codes a deployed run gives. A
+definition run (`--definition`) runs any ASL on the local engine and prints what the
+execution did.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from longjob_core.summary import failure_details, human_duration, stage_table, summary_from
+import click
+from longjob_core.contract import EXIT_FAILED, EXIT_SUCCEEDED
+from longjob_core.summary import align, exit_text, human_duration
 
-from longjob.engine.exceptions import RunInterrupted
-from longjob.errors import EXIT_FAILED, EXIT_INVALID, UserError
+from longjob.cli.options import pairs, say, say_on_stderr, stop_on_signals, valid_document
+from longjob.errors import UserError
 
-DEFAULT_STOP_TIMEOUT = 30.0
-
-
-@dataclass
-class LocalRunOptions:
-    project: Path
-    runtime: str = "process"
-    image: str | None = None
-    substitutions: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)
-    application: Any = None  # the project's LocalApplication, for a job run
-    stop_timeout: float | None = None
-    as_json: bool = False
+# A local run reads the history this often: the engine is in this process, reads are cheap.
+LOCAL_POLL_SECONDS = 0.1
 
 
 def read_secrets(path: str) -> dict[str, str]:
@@ -48,30 +41,274 @@ def read_secrets(path: str) -> dict[str, str]:
     return secrets
 
 
-def seed_secrets(engine: Any, secrets: dict[str, str]) -> None:
-    """Stores the secrets in the embedded SSM / Secrets Manager the tasks resolve against."""
-    ssm = engine.aws_client("ssm")
-    secretsmanager = engine.aws_client("secretsmanager")
-    for reference, value in secrets.items():
-        if reference.startswith("ssm:"):
-            ssm.put_parameter(
-                Name=reference[len("ssm:") :], Value=value, Type="SecureString", Overwrite=True
+@click.command()
+@click.argument("document", metavar="[JOB.json]", required=False, callback=valid_document)
+@click.option(
+    "--definition",
+    "definition_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Run this state machine definition (ASL JSON) instead of a job.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="With --definition: the execution input, a JSON file or - for stdin (default {}).",
+)
+@click.option(
+    "--sub",
+    "subs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Value of a ${KEY} DefinitionSubstitution (repeatable; overrides the template's).",
+)
+@click.option(
+    "--function",
+    "functions",
+    multiple=True,
+    metavar="NAME=HANDLER",
+    help="Lambda function NAME (or ARN) served by HANDLER: module:function or file.py:function.",
+)
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Template parameter for a job run (repeatable; overrides samconfig.toml's default).",
+)
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help='Seed the local SSM / Secrets Manager: {"ssm:/path": "value", "secretsmanager:name": …}.',
+)
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "podman", "docker"]),
+    default="process",
+    show_default=True,
+    help="How ECS tasks run: the project's entrypoint as a process, or its image.",
+)
+@click.option("--image", default=None, help="Toolbox image for --runtime podman|docker.")
+@click.option(
+    "--project",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Project folder (template.yaml, container/); default: the current directory.",
+)
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between SIGTERM and SIGKILL when a task is stopped (default: the "
+    "template's StopTimeout; 30 for --definition).",
+)
+@click.option("--name", default=None, help="Execution name (default: <job>-<UTC time>).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Progress on stderr, one JSON document on stdout."
+)
+def run(
+    document: dict[str, Any] | None,
+    definition_path: str | None,
+    input_path: str | None,
+    subs: tuple[str, ...],
+    functions: tuple[str, ...],
+    parameters: tuple[str, ...],
+    secrets_path: str | None,
+    runtime: str,
+    image: str | None,
+    project: Path,
+    stop_timeout: float | None,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """Run a job on this machine, for real: the project's state machine, its Lambda code and
+    its scripts, with ECS tasks as local processes (or containers). It reports and exits as
+    `start --follow` does: 0 succeeded, 1 failed/timed out/aborted, 2 invalid, 3 skipped;
+    128+N when stopped by signal N.
+
+    With --definition, run any state machine definition instead (0 succeeded, 1 failed)."""
+    if (document is None) == (definition_path is None):
+        raise click.UsageError("pass a job document, or --definition FILE (not both)")
+    if document is not None and input_path is not None:
+        raise click.UsageError("--input goes with --definition; a job document is the input")
+    secrets = read_secrets(secrets_path) if secrets_path else {}
+    if definition_path is not None:
+        execution_input = _definition_input(input_path)
+        code = run_definition(
+            project,
+            runtime,
+            image,
+            Path(definition_path).read_text(),
+            execution_input,
+            pairs(subs, "--sub"),
+            pairs(functions, "--function"),
+            secrets,
+            stop_timeout,
+            as_json,
+        )
+        sys.exit(code)
+    assert document is not None
+    sys.exit(
+        run_job(
+            project,
+            runtime,
+            image,
+            document,
+            pairs(parameters, "--parameter"),
+            pairs(subs, "--sub"),
+            pairs(functions, "--function"),
+            secrets,
+            stop_timeout,
+            name,
+            as_json,
+        )
+    )
+
+
+def _definition_input(input_path: str | None) -> Any:
+    from longjob.job_files import read_json
+
+    if input_path is None:
+        return {}
+    if input_path != "-":
+        return read_json(input_path)
+    try:
+        return json.loads(sys.stdin.read())
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"-: {error}", param_hint="--input") from None
+
+
+def _launcher(project: Path, runtime: str, image: str | None) -> Any:
+    # Imported here: loading moto takes a second that other commands need not pay.
+    from longjob.containers import DEFAULT_IMAGE
+    from longjob.engine.exceptions import EngineError
+    from longjob.engine.launchers import make_launcher
+
+    try:
+        return make_launcher(runtime, project, image or DEFAULT_IMAGE)
+    except EngineError as error:
+        raise UserError(str(error)) from None
+
+
+# --- a job ------------------------------------------------------------------------------------
+
+
+def run_job(
+    project: Path,
+    runtime: str,
+    image: str | None,
+    document: dict[str, Any],
+    parameters: dict[str, str],
+    substitutions: dict[str, str],
+    functions: dict[str, str],
+    secrets: dict[str, str],
+    stop_timeout: float | None,
+    name: str | None,
+    as_json: bool,
+) -> int:
+    """`start --follow` on the project's stack on this machine; the run's exit code."""
+    from longjob.cli.operate import announce, follow_run, print_document, start_run
+    from longjob.engine.exceptions import EngineError
+    from longjob.engine.service_hooks import FunctionSpec
+    from longjob.stack.application import load_application
+    from longjob.stack.local import LocalStack
+
+    application = load_application(project, parameters)
+    application.substitutions.update(substitutions)
+    application.functions.update({k: FunctionSpec(v) for k, v in functions.items()})
+    launcher = _launcher(project, runtime, image)
+    timeout = stop_timeout
+    if timeout is None:
+        timeout = float(application.parameters["StopTimeout"])  # the template always has it
+    say_line = say_on_stderr if as_json else say
+    try:
+        with stop_on_signals(), LocalStack(application, launcher, timeout, secrets) as local:
+            assert local.aws is not None
+            assert local.stack is not None
+            arn = start_run(local.aws, local.stack, document, name)
+            announce(arn, say_line, console=False)
+            say_line(f"logs {local.log_dir(arn)}")
+
+            def stop(signum: int) -> None:
+                cause = f"Interrupted ({signal.Signals(signum).name})"
+                local.aws.sfn.stop_execution(executionArn=arn, cause=cause)  # type: ignore[union-attr]
+
+            code = follow_run(
+                local.aws,
+                local.stack,
+                arn,
+                LOCAL_POLL_SECONDS,
+                live_tail=False,  # the embedded CloudWatch Logs has no Live Tail
+                say_line=say_line,
+                on_interrupt=stop,
             )
-        else:
-            secretsmanager.create_secret(
-                Name=reference[len("secretsmanager:") :], SecretString=value
-            )
+            if as_json:
+                print_document(local.aws, arn)
+            local.end(arn)
+    except EngineError as error:
+        raise UserError(str(error)) from None
+    return code
 
 
-def job_summary(result: Any) -> dict[str, Any] | None:
-    """The job's summary: the output of a succeeded run, the cause of a failed one."""
-    return summary_from(result.output, result.cause)
+# --- any definition ---------------------------------------------------------------------------
 
 
-def result_document(result: Any, output: Any) -> dict[str, Any]:
+def run_definition(
+    project: Path,
+    runtime: str,
+    image: str | None,
+    definition: str,
+    execution_input: Any,
+    substitutions: dict[str, str],
+    functions: dict[str, str],
+    secrets: dict[str, str],
+    stop_timeout: float | None,
+    as_json: bool,
+) -> int:
+    """Runs one execution of any definition and prints what it did; its exit code."""
+    from longjob.engine.exceptions import EngineError
+    from longjob.engine.local_engine import LocalEngine
+    from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT
+    from longjob.stack.local import seed_secrets
+
+    # With --json, stdout carries the document only: the tasks' lines go to stderr.
+    live = sys.stderr if as_json else sys.stdout
+    lock = threading.Lock()
+
+    def on_line(task: Any, line: str) -> None:
+        with lock:
+            print(f"[{task.label}] {line}", file=live, flush=True)
+
+    launcher = _launcher(project, runtime, image)
+    try:
+        with (
+            stop_on_signals(),
+            LocalEngine(
+                project,
+                launcher,
+                functions=dict(functions),
+                stop_timeout=DEFAULT_STOP_TIMEOUT if stop_timeout is None else stop_timeout,
+                on_line=on_line,
+            ) as engine,
+        ):
+            seed_secrets(engine, secrets)
+            result = engine.run(definition, execution_input, substitutions)
+    except EngineError as error:
+        raise UserError(str(error)) from None
+    if as_json and result.interrupted is None:
+        print(json.dumps(result_document(result), indent=2))
+    else:
+        print_definition_report(result, sys.stdout)
+    if result.interrupted is not None:
+        return 128 + result.interrupted
+    return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
+
+
+def result_document(result: Any) -> dict[str, Any]:
     return {
         "status": result.status,
-        "output": output,
+        "output": result.output,
         "error": result.error,
         "cause": result.cause,
         "executionArn": result.execution_arn,
@@ -87,23 +324,18 @@ def result_document(result: Any, output: Any) -> dict[str, Any]:
 def task_table(result: Any) -> list[str]:
     rows = [("TASK", "ATTEMPT", "EXIT", "STOP", "DURATION", "LOG")]
     for task in result.tasks:
+        took = None if task.stopped_at is None else task.stopped_at - (task.started_at or 0)
         rows.append(
             (
                 task.label,
                 str(task.attempt),
-                "-" if task.exit_code is None else str(task.exit_code),
+                exit_text(task.exit_code),
                 task.stop_code or "-",
-                human_duration(
-                    None if task.stopped_at is None else task.stopped_at - (task.started_at or 0)
-                ),
+                human_duration(took),
                 task.log_file,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
-        for row in rows
-    ]
+    return align(rows)
 
 
 def print_definition_report(result: Any, out: IO[str]) -> None:
@@ -119,116 +351,3 @@ def print_definition_report(result: Any, out: IO[str]) -> None:
         print(f"cause: {result.cause[:2000]}", file=out)
     if result.output is not None:
         print(f"output: {json.dumps(result.output)[:2000]}", file=out)
-
-
-def print_job_report(result: Any, summary: dict[str, Any] | None, out: IO[str]) -> None:
-    """The notification, what failed, where the logs are, the outcome; the stage table last,
-    so it is what stays on screen."""
-    if summary is None:  # the workflow itself broke: show what the execution says
-        print_definition_report(result, out)
-        return
-    for note in result.notifications:
-        print(f"\nnotification to {note.topic_arn}:", file=out)
-        print(f"  Subject: {note.subject}", file=out)
-        for line in note.message.rstrip("\n").splitlines():
-            print(f"  {line}".rstrip(), file=out)
-    if summary.get("notification", "").startswith("failed"):
-        print(f"\nnotification {summary['notification']}", file=out)
-    for line in failure_details({**summary, "logGroup": None}):
-        print(line, file=out)
-    if summary.get("reason"):
-        print(f"\n{summary['reason']}", file=out)
-    if summary.get("status") == "INVALID" and summary.get("cause"):
-        print(f"\n{summary['cause']}", file=out)
-    print(f"\nlogs: {result.log_dir}", file=out)
-    print(f"job {summary.get('job')}: {summary.get('status')} ({result.execution_name})", file=out)
-    if summary.get("stages"):
-        print("", *stage_table(summary["stages"]), sep="\n", file=out)
-
-
-def job_exit_code(summary: dict[str, Any] | None, result: Any) -> int:
-    status = summary.get("status") if summary else None
-    if status in {"SUCCEEDED", "SKIPPED"}:
-        return 0
-    if status == "INVALID":
-        return EXIT_INVALID
-    return 0 if summary is None and result.succeeded else EXIT_FAILED
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the run the way Ctrl-C does (tasks stopped, containers
-    removed, execution ABORTED) instead of killing this process and orphaning its tasks."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise RunInterrupted(signum)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def run_locally(
-    options: LocalRunOptions,
-    definition: str,
-    execution_input: Any,
-    job: bool,
-) -> int:
-    """Runs one execution and prints it; returns the exit code."""
-    # Imported here: loading moto takes a second or two that other commands need not pay.
-    from longjob.containers import DEFAULT_IMAGE
-    from longjob.engine.exceptions import EngineError
-    from longjob.engine.launchers import make_launcher
-    from longjob.engine.local_engine import LocalEngine
-
-    out = sys.stdout
-    stack = contextlib.ExitStack()
-    # With --json, stdout carries the document only: the tasks' lines go to stderr.
-    live = sys.stderr if options.as_json else sys.stdout
-    lock = threading.Lock()
-
-    def on_line(task: Any, line: str) -> None:
-        with lock:
-            print(f"[{task.label}] {line}", file=live, flush=True)
-
-    try:
-        launcher = make_launcher(options.runtime, options.project, options.image or DEFAULT_IMAGE)
-        stack.enter_context(stop_on_signals())
-        with LocalEngine(
-            options.project,
-            launcher,
-            functions=options.functions,
-            stop_timeout=options.stop_timeout or DEFAULT_STOP_TIMEOUT,
-            on_line=on_line,
-        ) as engine:
-            seed_secrets(engine, options.secrets)
-            s3 = engine.aws_client("s3")
-            if options.application is not None:  # the stack's resources exist before any run
-                options.application.create_buckets(s3)
-                options.application.create_tables(engine.aws_client("dynamodb"))
-            result = engine.run(definition, execution_input, options.substitutions)
-    except EngineError as error:
-        raise UserError(str(error)) from None
-    finally:
-        stack.close()
-
-    if result.interrupted is not None:
-        # Stopped like Ctrl-C: tasks stopped, execution ABORTED; the shell's code for it.
-        code = 128 + result.interrupted
-        print_definition_report(result, out)
-        return code
-    if not job:
-        if options.as_json:
-            print(json.dumps(result_document(result, result.output), indent=2), file=out)
-        else:
-            print_definition_report(result, out)
-        return 0 if result.succeeded else EXIT_FAILED
-    summary = job_summary(result)
-    if options.as_json:
-        print(json.dumps(result_document(result, summary or result.output), indent=2), file=out)
-    else:
-        print_job_report(result, summary, out)
-    return job_exit_code(summary, result)

@@ -42,11 +42,3 @@ class RunTaskFailures(Exception):
     def __init__(self, response: dict[str, Any]) -> None:
         super().__init__(f"RunTask failures: {response['failures']}")
         self.response = response
-
-
-class RunInterrupted(BaseException):  # like KeyboardInterrupt: not an Exception
-    """The command running the execution got SIGTERM or SIGHUP: stop it as Ctrl-C does."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum

@@ -26,17 +26,25 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from longjob_core.contract import stream_of
 from longjob_core.names import execution_name_problem
 from moto import mock_aws
 
 from longjob.engine import patches
 from longjob.engine.endpoint import LockedEndpoint, RunCredentials
-from longjob.engine.exceptions import InvalidDefinition, InvalidInput, RunInterrupted
+from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.launchers import Launcher
 from longjob.engine.patches import ecs_tasks
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
-from longjob.engine.task_runtime import LineSink, LocalTaskRuntime, TaskRecord, path_segment
+from longjob.engine.task_runtime import (
+    DEFAULT_STOP_TIMEOUT,
+    LineSink,
+    LocalTaskRuntime,
+    TaskRecord,
+    path_segment,
+)
+from longjob.errors import RunInterrupted
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -114,7 +122,7 @@ class LocalEngine:
         launcher: Launcher,
         functions: dict[str, str | FunctionSpec] | None = None,
         run_root: Path | None = None,
-        stop_timeout: float = 30.0,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         on_line: LineSink | None = None,
         log_group: str | None = None,
     ) -> None:
@@ -210,8 +218,8 @@ class LocalEngine:
             self._user_sink(record, line)
 
     def _to_cloudwatch(self, record: TaskRecord, line: str) -> None:
-        """Emulates the awslogs driver: stream toolbox/toolbox/<task id>, one event a line."""
-        stream = "toolbox/toolbox/" + record.task_arn.rsplit("/", 1)[-1]
+        """Emulates the awslogs driver: one stream per task, one event a line."""
+        stream = stream_of(record.task_arn.rsplit("/", 1)[-1])
         with self._log_lock:
             if stream not in self._streams:
                 self._logs.create_log_stream(logGroupName=self.log_group, logStreamName=stream)

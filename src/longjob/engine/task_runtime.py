@@ -19,16 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longjob_core.contract import ATTEMPT_ENV, CONTAINER_NAME, ITEM_ENV, STAGE_ENV, label
+
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
 from longjob.engine.launchers import Launcher
 from longjob.engine.private_files import private_directory, private_file
 
 ACCOUNT = "123456789012"
-CONTAINER_NAME = "toolbox"
 ESSENTIAL_EXITED = "EssentialContainerExited"
 USER_INITIATED = "UserInitiated"
 
 LineSink = Callable[["TaskRecord", str], None]
+# Seconds between SIGTERM and SIGKILL when a task is stopped, unless the caller (the
+# template's StopTimeout for a job run) says otherwise.
+DEFAULT_STOP_TIMEOUT = 30.0
 FAULT_KINDS = {"capacity", "throttling", "failures", "invalid-parameter", "cannot-pull"}
 # What ECS says when a task's image cannot be pulled (the task stops before it runs).
 CANNOT_PULL = (
@@ -80,9 +84,8 @@ class TaskRecord:
     @property
     def label(self) -> str:
         """The prefix of this task's live lines: the stage (or state) and the item."""
-        name = self.environment.get("LONGJOB_STAGE") or self.context.state_name
-        item = self.environment.get("LONGJOB_ITEM")
-        return f"{name}:{item}" if item is not None else name
+        name = self.environment.get(STAGE_ENV) or self.context.state_name
+        return label(name, self.environment.get(ITEM_ENV))
 
     @property
     def last_status(self) -> str:
@@ -153,7 +156,7 @@ class LocalTaskRuntime:
         log_root: Path,
         base_env: dict[str, str],
         region: str,
-        stop_timeout: float = 30.0,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         on_line: LineSink | None = None,
     ) -> None:
         self.launcher = launcher
@@ -216,8 +219,8 @@ class LocalTaskRuntime:
             )
         command, environment = self._container_overrides(request)
         # A workflow that retries by looping (as longjob's does) numbers attempts itself.
-        if environment.get("LONGJOB_ATTEMPT", "").isdigit():
-            context.attempt = int(environment["LONGJOB_ATTEMPT"])
+        if environment.get(ATTEMPT_ENV, "").isdigit():
+            context.attempt = int(environment[ATTEMPT_ENV])
         task_id = uuid.uuid4().hex
         cluster_name = cluster_arn.rsplit("/", 1)[-1]
         record = TaskRecord(
@@ -305,10 +308,10 @@ class LocalTaskRuntime:
         return list(override.get("command", [])), environment
 
     def _log_path(self, context: TaskContext, environment: dict[str, str], task_id: str) -> Path:
-        label = environment.get("LONGJOB_STAGE") or context.state_name
-        if "LONGJOB_ITEM" in environment:
-            label += f"-{environment['LONGJOB_ITEM']}"
-        name = f"{path_segment(label)[:80]}.attempt{context.attempt}.{task_id[:8]}.log"
+        name = environment.get(STAGE_ENV) or context.state_name
+        if ITEM_ENV in environment:
+            name += f"-{environment[ITEM_ENV]}"
+        name = f"{path_segment(name)[:80]}.attempt{context.attempt}.{task_id[:8]}.log"
         return self.log_root / path_segment(context.execution_name) / name
 
     def _start(self, record: TaskRecord) -> None:
@@ -317,7 +320,7 @@ class LocalTaskRuntime:
         scratch = private_directory(self._scratch(record), self.log_root)
         env = {**self.base_env, "HOME": str(scratch), "TMPDIR": str(scratch)}
         env.update(record.environment)
-        env.setdefault("LONGJOB_ATTEMPT", str(record.context.attempt))
+        env.setdefault(ATTEMPT_ENV, str(record.context.attempt))
         try:
             record.process = self.launcher.start(record, env)
         except OSError as error:

@@ -8,10 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from longjob_core.contract import DEADLINE_EXIT_CODE, DEADLINE_REASON
+from longjob_core.contract import (
+    ATTEMPT_ENV,
+    DEADLINE_EXIT_CODE,
+    DEADLINE_REASON,
+    ITEM_ENV,
+    STAGE_ENV,
+    label,
+    stream_of,
+)
 from longjob_core.summary import summary_from
-
-STREAM_PREFIX = "toolbox/toolbox/"  # awslogs: <stream prefix>/<container name>/<task id>
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Attempt:
 
     @property
     def label(self) -> str:
-        return self.stage if self.item is None else f"{self.stage}:{self.item}"
+        return label(self.stage, self.item)
 
     @property
     def task_id(self) -> str | None:
@@ -38,7 +44,7 @@ class Attempt:
 
     @property
     def stream(self) -> str | None:
-        return STREAM_PREFIX + self.task_id if self.task_id else None
+        return stream_of(self.task_id) if self.task_id else None
 
 
 @dataclass
@@ -109,9 +115,9 @@ class HistoryReader:
         if kind == "TaskScheduled":
             env = _environment(details.get("parameters", ""))
             attempt = Attempt(
-                stage=env.get("LONGJOB_STAGE", "?"),
-                item=env.get("LONGJOB_ITEM"),
-                number=int(env.get("LONGJOB_ATTEMPT", "1") or 1),
+                stage=env.get(STAGE_ENV, "?"),
+                item=env.get(ITEM_ENV),
+                number=int(env.get(ATTEMPT_ENV, "1") or 1),
                 scheduled_id=event["id"],
                 scheduled_at=event.get("timestamp"),
             )

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
-from longjob.report.history import STREAM_PREFIX
+from longjob_core.contract import STREAM_PREFIX
 
 Printer = Callable[[str, str], None]  # (label, message)
 

@@ -1,33 +1,39 @@
-"""`longjob watch`: a job execution's progress from its history, interleaved with its
-tasks' log lines, until it ends; the exit code says how it ended."""
+"""Following a job execution, and how its end reads: the one report of every command that
+runs or follows a job (`run`, `start --follow`, `watch`, `redrive --follow`).
+
+Progress comes from the execution history, interleaved with the tasks' log lines, until the
+run ends; then the report, always in this order: the stage table, what failed and where its
+logs are, the reason or the document's problems, the notification, and the one-line verdict.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from longjob_core.summary import failure_details, stage_table
+from longjob_core.contract import INVALID, exit_code
+from longjob_core.summary import failure_details, human_duration, stage_table
 
-from longjob.report.history import Attempt, Change, HistoryReader, fetch_history, summary_of
+from longjob.errors import RunInterrupted
+from longjob.report.history import (
+    Attempt,
+    Change,
+    HistoryReader,
+    fetch_history,
+    job_of,
+    summary_of,
+)
 from longjob.report.log_follow import LogFollower
 
-EXIT_SUCCEEDED = 0
-EXIT_FAILED = 1
-EXIT_SKIPPED = 3
+Say = Callable[[str], None]
 
 
-def exit_code(description: dict[str, Any]) -> int:
-    summary = summary_of(description) or {}
-    if description["status"] == "SUCCEEDED":
-        return EXIT_SKIPPED if summary.get("status") == "SKIPPED" else EXIT_SUCCEEDED
-    return EXIT_FAILED
-
-
-def _seconds(attempt: Attempt) -> str:
+def _took(attempt: Attempt) -> str:
     if attempt.started_at is None or attempt.stopped_at is None:
         return ""
-    return f" after {(attempt.stopped_at - attempt.started_at) / 1000:.1f}s"
+    return f" after {human_duration((attempt.stopped_at - attempt.started_at) / 1000)}"
 
 
 def describe_change(change: Change) -> str:
@@ -38,10 +44,24 @@ def describe_change(change: Change) -> str:
     if change.kind == "running":
         return f"attempt {attempt.number}: task {attempt.task_arn}"
     if attempt.status == "SUCCEEDED":
-        return f"attempt {attempt.number}: exit code {attempt.exit_code}{_seconds(attempt)}"
+        return f"attempt {attempt.number}: exit code {attempt.exit_code}{_took(attempt)}"
     code = "" if attempt.exit_code is None else f", exit code {attempt.exit_code}"
     reason = f": {attempt.reason}" if attempt.reason else ""
-    return f"attempt {attempt.number}: {attempt.status}{code}{_seconds(attempt)}{reason}"
+    return f"attempt {attempt.number}: {attempt.status}{code}{_took(attempt)}{reason}"
+
+
+def job_status(description: dict[str, Any]) -> str | None:
+    """The run's status as the summary says it; INVALID when the document was refused."""
+    summary = summary_of(description)
+    if summary is not None:
+        return summary.get("status")
+    if description.get("error") == "InvalidJobDocument":
+        return INVALID
+    return None
+
+
+def run_exit_code(description: dict[str, Any]) -> int:
+    return exit_code(description["status"], job_status(description))
 
 
 def watch(
@@ -49,28 +69,39 @@ def watch(
     logs: Any,
     execution_arn: str,
     log_group: str,
-    say: Callable[[str], None],
+    say: Say,
     poll_seconds: float = 2.0,
     live_tail: bool = True,
+    on_interrupt: Callable[[int], None] | None = None,
 ) -> int:
-    """Follows one execution to its end; returns 0 succeeded, 1 failed, 3 skipped."""
+    """Follows one execution to its end, prints its report, returns its exit code.
+
+    With ``on_interrupt``, Ctrl-C (and the signals run_on_signals turns into RunInterrupted)
+    call it once with the signal number, and the run is followed to its end; the exit code
+    is then 128 + that number."""
     reader = HistoryReader()
     follower = LogFollower(logs, log_group, lambda label, line: say(f"[{label}] {line}"), live_tail)
+    interrupted: int | None = None
     try:
         while True:
-            description = sfn.describe_execution(executionArn=execution_arn)
-            for change in reader.feed(fetch_history(sfn, execution_arn)):
-                attempt = change.attempt
-                if change.kind == "running" and attempt.stream:
-                    follower.follow(attempt.stream, attempt.label)
-                if change.kind == "ended" and attempt.stream:
-                    follower.follow(attempt.stream, attempt.label)
-                    follower.drain(attempt.stream)
-                say(f"[{attempt.label}] {describe_change(change)}")
-            follower.poll()
-            if description["status"] != "RUNNING":
-                break
-            time.sleep(poll_seconds)
+            try:
+                description = sfn.describe_execution(executionArn=execution_arn)
+                for change in reader.feed(fetch_history(sfn, execution_arn)):
+                    attempt = change.attempt
+                    if change.kind in {"running", "ended"} and attempt.stream:
+                        follower.follow(attempt.stream, attempt.label)
+                    if change.kind == "ended" and attempt.stream:
+                        follower.drain(attempt.stream)
+                    say(f"[{attempt.label}] {describe_change(change)}")
+                follower.poll()
+                if description["status"] != "RUNNING":
+                    break
+                time.sleep(poll_seconds)
+            except (KeyboardInterrupt, RunInterrupted) as stop:
+                if on_interrupt is None or interrupted is not None:
+                    raise
+                interrupted = getattr(stop, "signum", 2)
+                on_interrupt(interrupted)
         # The history read after the end holds every event: tasks still marked running
         # were stopped with the execution; their streams are read to the end too.
         for attempt in reader.attempts.values():
@@ -79,21 +110,57 @@ def watch(
     finally:
         follower.close()
     report(description, say)
-    return exit_code(description)
+    return 128 + interrupted if interrupted is not None else run_exit_code(description)
 
 
-def report(description: dict[str, Any], say: Callable[[str], None]) -> None:
+def report(description: dict[str, Any], say: Say) -> None:
     summary = summary_of(description)
-    if summary is not None:
-        if summary.get("stages"):
+    name = description["name"]
+    if summary is None:
+        job = job_of(description).get("job", "?")
+        if job_status(description) == INVALID:
             say("")
-            for line in stage_table(summary["stages"]):
-                say(line)
-        for line in failure_details(summary):
-            say(line)
-        if summary.get("reason"):
-            say(summary["reason"])
-        say(f"job {summary.get('job')}: {summary.get('status')} ({description['name']})")
-    else:
+            for problem in str(description.get("cause", "")).split("; "):
+                say(problem)
+            say(f"job {job}: {INVALID} ({name})")
+            return
         error = f" {description.get('error')}" if description.get("error") else ""
-        say(f"execution {description['name']}: {description['status']}{error}")
+        say(f"execution {name}: {description['status']}{error}")
+        return
+    if summary.get("stages"):
+        say("")
+        for line in stage_table(summary["stages"]):
+            say(line)
+    for line in failure_details(summary):
+        say(line)
+    if summary.get("reason"):
+        say("")
+        say(summary["reason"])
+    say("")
+    if summary.get("notification"):
+        say(f"notification: {summary['notification']}")
+    if summary.get("lock"):
+        say(f"lock: {summary['lock']}")
+    say(f"job {summary.get('job')}: {summary.get('status')} ({name})")
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.astimezone(UTC).isoformat() if isinstance(moment, datetime) else moment
+
+
+def run_document(description: dict[str, Any]) -> dict[str, Any]:
+    """The one JSON shape of a run, for `run --json`, `watch --json` and `status --json`."""
+    summary = summary_of(description)
+    return {
+        "execution": description["name"],
+        "executionArn": description["executionArn"],
+        "job": (summary or {}).get("job") or job_of(description).get("job"),
+        "status": description["status"],
+        "jobStatus": job_status(description),
+        "exitCode": None if description["status"] == "RUNNING" else run_exit_code(description),
+        "startDate": _iso(description.get("startDate")),
+        "stopDate": _iso(description.get("stopDate")),
+        "summary": summary,
+        "error": description.get("error"),
+        "cause": None if summary is not None else description.get("cause"),
+    }

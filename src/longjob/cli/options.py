@@ -1,0 +1,105 @@
+"""What several commands share: stack options, --follow, a document checked while the
+command line is parsed, KEY=VALUE pairs, and signals that stop a run as Ctrl-C does."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+from longjob_core.contract import EXIT_INVALID
+
+from longjob.errors import RunInterrupted, UserError
+from longjob.stack.deployed import Aws
+
+
+def say(line: str) -> None:
+    click.echo(line)
+
+
+def say_on_stderr(line: str) -> None:
+    """With --json, stdout carries the document alone: progress goes to stderr."""
+    click.echo(line, err=True)
+
+
+def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option(
+        "--stack",
+        "stack_name",
+        envvar="LONGJOB_STACK",
+        required=True,
+        help="The deployed longjob stack (or LONGJOB_STACK).",
+    )
+    @click.option("--profile", default=None, help="AWS profile (default: the usual boto3 chain).")
+    @click.option("--region", default=None, help="AWS region (default: the profile's).")
+    @functools.wraps(command)
+    def wrapper(stack_name: str, profile: str | None, region: str | None, **kwargs: Any) -> Any:
+        aws = Aws(profile, region)
+        return command(aws=aws, stack=aws.stack(stack_name), **kwargs)
+
+    return wrapper
+
+
+def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--follow and --poll, for the commands that start a run."""
+    command = click.option(
+        "--poll",
+        type=click.FloatRange(min=0.1),
+        default=2.0,
+        show_default=True,
+        help="With --follow: seconds between history reads.",
+    )(command)
+    return click.option("--follow", is_flag=True, help="Watch the run and exit with its code.")(
+        command
+    )
+
+
+class DocumentRefused(click.ClickException):
+    """A job document that cannot run: its problems, exit 2, before anything starts."""
+
+    exit_code = EXIT_INVALID
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.message, err=True)
+
+
+def valid_document(_ctx: click.Context, _param: click.Parameter, path: str | None) -> Any:
+    """Reads and checks the document while the command line is parsed: a bad document is
+    refused offline, before a stack is looked up or anything starts."""
+    if path is None:
+        return None
+    from longjob.job_files import load_job
+
+    try:
+        return load_job(path)
+    except UserError as error:
+        raise DocumentRefused(str(error)) from None
+
+
+def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    found = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=option)
+        found[key] = rest
+    return found
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop a local run the way Ctrl-C does (tasks stopped, containers
+    removed, execution ABORTED) instead of killing this process and orphaning its tasks."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
