@@ -82,3 +82,70 @@ def test_watch_reports_exit_124_as_a_timed_out_attempt() -> None:
     assert describe_change(changes[-1]) == (
         "attempt 2: TIMED_OUT, exit code 124 after 6s: stopped at its deadline"
     )
+
+
+def test_the_asl_uses_the_contracts_statuses_and_names() -> None:
+    """Every upper-case word the ASL writes in quotes is a status or a variable name the
+    contract knows."""
+    words = set(re.findall(r"'([A-Z][A-Z_]{5,})'", ASL))
+    names = {contract.ATTEMPT_ENV, contract.DEADLINE_ENV, contract.GRACE_ENV}
+    assert words == set(contract.JOB_STATUSES) | names
+    for name in (contract.STAGE_ENV, contract.ATTEMPT_ENV):
+        assert f"${{{name}:-" in ENTRYPOINT
+
+
+def test_the_template_writes_task_logs_where_the_contract_reads_them() -> None:
+    from longjob.stack.template import deployed_template, load_template
+
+    stack = deployed_template(load_template(ROOT / "template.yaml"))
+    (container,) = stack.properties("TaskDefinition")["ContainerDefinitions"]
+    prefix = container["LogConfiguration"]["Options"]["awslogs-stream-prefix"]
+    assert f"{prefix}/{container['Name']}/" == contract.STREAM_PREFIX
+    assert stack.properties("JobStateMachine")["DefinitionSubstitutions"]["ContainerName"] == (
+        contract.CONTAINER_NAME
+    )
+
+
+def test_every_command_that_follows_a_job_exits_by_one_table() -> None:
+    table = {
+        ("SUCCEEDED", "SUCCEEDED"): 0,
+        ("SUCCEEDED", "SKIPPED"): 3,
+        ("FAILED", "FAILED"): 1,
+        ("FAILED", "TIMED_OUT"): 1,
+        ("FAILED", "INVALID"): 2,
+        ("ABORTED", None): 1,
+        ("TIMED_OUT", None): 1,
+    }
+    for (execution, job), code in table.items():
+        assert contract.exit_code(execution, job) == code, (execution, job)
+
+
+def test_the_asl_fills_item_as_the_planner_does() -> None:
+    """{item} is replaced in the ASL for AWS and in Python for validation and `plan`: both
+    give each task the same command and environment."""
+    from jsonata import Jsonata
+    from longjob_core.planning import expand_stage, make_plan
+
+    document = {
+        "job": "j",
+        "stages": [
+            {
+                "name": "each",
+                "run": ["bash", "x.sh", "--db", "{item}", "x{item}y{item}"],
+                "env": {"TARGET": "db-{item}", "PLAIN": "as is"},
+                "forEach": ["alpha", 7],
+            }
+        ],
+    }
+    stage = make_plan(document, "run-1")["stages"][0]
+    expression = RUN_TASK["Arguments"]["Overrides"].removeprefix("{% ").removesuffix(" %}")
+    expression = expression.replace("${ContainerName}", contract.CONTAINER_NAME)
+    for task, item in zip(expand_stage(stage), stage["items"], strict=True):
+        compiled = Jsonata(expression)
+        compiled.assign("stage", {k: v for k, v in stage.items() if k != "items"})
+        compiled.assign("states", {"input": {"item": item, "attempt": 1, "deadline": 10**13}})
+        overrides = compiled.evaluate(None)["ContainerOverrides"][0]
+        assert overrides["Command"] == task["command"]
+        planned = {variable["Name"] for variable in task["environment"]}
+        environment = [e for e in overrides["Environment"] if e["Name"] in planned]
+        assert environment == task["environment"]

@@ -337,4 +337,3 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
     announce(arn)
     if follow:
         sys.exit(follow_run(aws, stack, arn, poll))
-

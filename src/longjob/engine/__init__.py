@@ -2,3 +2,9 @@
 
 Importing it loads moto; keep it out of start-up paths that do not run workflows.
 """
+
+# Where the local stack "is": one fixed account, region and stack name, so every ARN a
+# local run makes is stable from run to run.
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK = "longjob-local"

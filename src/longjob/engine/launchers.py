@@ -13,15 +13,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import psutil
 
 from longjob.containers import DEFAULT_IMAGE, engine_command, run_flags
 from longjob.engine.exceptions import RuntimeUnavailable
-
-if TYPE_CHECKING:
-    from longjob.engine.task_runtime import TaskRecord
+from longjob.engine.task_record import TaskRecord
 
 # Every process of a task carries this variable, inherited by all its descendants, so the
 # runtime can find them all again even after they were re-parented (a container's PID 1

@@ -30,24 +30,17 @@ from longjob_core.contract import stream_of
 from longjob_core.names import execution_name_problem
 from moto import mock_aws
 
-from longjob.engine import patches
+from longjob.engine import ACCOUNT, REGION, patches
 from longjob.engine.endpoint import LockedEndpoint, RunCredentials
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.launchers import Launcher
 from longjob.engine.patches import ecs_tasks
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
-from longjob.engine.task_runtime import (
-    DEFAULT_STOP_TIMEOUT,
-    LineSink,
-    LocalTaskRuntime,
-    TaskRecord,
-    path_segment,
-)
+from longjob.engine.task_record import TaskRecord, path_segment
+from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT, LineSink, LocalTaskRuntime
 from longjob.errors import RunInterrupted
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")

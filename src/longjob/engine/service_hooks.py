@@ -30,7 +30,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-ACCOUNT = "123456789012"
+from longjob.engine import ACCOUNT
+
 _PARAMS_KEY = "longjob_api_params"
 # SNS Publish's constraints (docs/aws-facts.md): moto accepts a subject of 100 characters
 # and line breaks; AWS refuses both, and the notification is lost.

@@ -96,7 +96,7 @@ class LocalStack:
 
     def log_dir(self, execution_arn: str) -> str:
         """Where the run's task logs are kept on this machine, one file per attempt."""
-        from longjob.engine.task_runtime import path_segment
+        from longjob.engine.task_record import path_segment
 
         return str(self.engine.run_root / path_segment(execution_arn.rsplit(":", 1)[-1]))
 

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longjob.engine import ACCOUNT, REGION, STACK
 from longjob.errors import TemplateError
 
 # Where a local run's stack "is": one fixed identity, so ARNs are stable across runs.
-LOCAL_STACK = "longjob-local"
-LOCAL_REGION = "us-east-1"
-LOCAL_ACCOUNT = "123456789012"
+LOCAL_STACK, LOCAL_REGION, LOCAL_ACCOUNT = STACK, REGION, ACCOUNT
 
 # Parameters without a default need a local stand-in of the right shape (cloud-radar checks
 # AWS-specific parameter types against AWS's id patterns).

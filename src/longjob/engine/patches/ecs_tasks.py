@@ -43,7 +43,8 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
-from longjob.engine.task_runtime import LocalTaskRuntime, TaskContext
+from longjob.engine.task_record import TaskContext
+from longjob.engine.task_runtime import LocalTaskRuntime
 
 # A .sync poll blocks at most this long waiting for the task to stop; the state reacts to
 # its own timeout or to a stopped execution within this delay.
