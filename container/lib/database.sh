@@ -15,12 +15,10 @@ database_name_problem() {
     esac
 }
 
-# require_database_name TOOL NAME: exits 2, saying why, unless NAME is a plain name.
+# require_database_name NAME: fails (exit 2, saying why) unless NAME is a plain name.
+# (fail comes from lib/cli.sh.)
 require_database_name() {
     local problem
-    problem=$(database_name_problem "$2")
-    if [ -n "$problem" ]; then
-        printf "%s: database name '%s' %s\n" "$1" "$2" "$problem" >&2
-        exit 2
-    fi
+    problem=$(database_name_problem "$1")
+    [ -z "$problem" ] || fail "database name '$1' $problem" 2
 }

@@ -2,10 +2,8 @@
 # Back up one PostgreSQL database to S3: pg_dump in custom format (compressed), streamed
 # to S3 without touching local disk, with a SHA-256 sidecar object for later verification.
 set -euo pipefail
-# shellcheck source=SCRIPTDIR/../lib/backup.sh
-source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/backup.sh"
-# shellcheck source=SCRIPTDIR/../lib/database.sh
-source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
+# shellcheck source=SCRIPTDIR/../lib/toolbox.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/toolbox.sh"
 
 usage() {
     cat <<'EOF'
@@ -28,29 +26,19 @@ Prints the object's URI, size and checksum; exits non-zero if the dump or upload
 EOF
 }
 
-fail() {
-    printf 'pg_backup: %s\n' "$1" >&2
-    exit "${2:-1}"
-}
-
 database=${PGDATABASE:-}
 bucket=${BUCKET:-}
 prefix=${PREFIX-postgres/}
 compress=6
-while [ "$#" -gt 0 ]; do
-    case "$1" in
-        -h | --help) usage; exit 0 ;;
-        --database) [ "$#" -ge 2 ] || fail "--database needs a value" 2; database=$2; shift 2 ;;
-        --bucket) [ "$#" -ge 2 ] || fail "--bucket needs a value" 2; bucket=$2; shift 2 ;;
-        --prefix) [ "$#" -ge 2 ] || fail "--prefix needs a value" 2; prefix=$2; shift 2 ;;
-        --compress) [ "$#" -ge 2 ] || fail "--compress needs a value" 2; compress=$2; shift 2 ;;
-        *) fail "unknown argument '$1' (see --help)" 2 ;;
-    esac
-done
+parse_options "--database=database" \
+    "--bucket=bucket" \
+    "--prefix=prefix" \
+    "--compress=compress" \
+    -- "$@"
 [ -n "$database" ] || fail "no database: pass --database or set PGDATABASE" 2
 [ -n "$bucket" ] || fail "no bucket: pass --bucket or set BUCKET" 2
 case "$compress" in [0-9]) ;; *) fail "--compress must be a digit 0-9, got '$compress'" 2 ;; esac
-require_database_name pg_backup "$database"
+require_database_name "$database"
 
 uri="s3://${bucket}/$(backup_key "$prefix" "$database" .dump)"
 

@@ -2,8 +2,8 @@
 # Prove a PostgreSQL backup can be restored: verify its checksum, restore it into a scratch
 # database, run a sanity query, and always drop the scratch database again.
 set -euo pipefail
-# shellcheck source=SCRIPTDIR/../lib/database.sh
-source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
+# shellcheck source=SCRIPTDIR/../lib/toolbox.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/toolbox.sh"
 
 usage() {
     cat <<'EOF'
@@ -29,34 +29,24 @@ CREATEDB. Exit 0 when the backup restores and passes the checks, 1 otherwise.
 EOF
 }
 
-fail() {
-    printf 'pg_restore_check: %s\n' "$1" >&2
-    exit "${2:-1}"
-}
-
 database=${PGDATABASE:-}
 bucket=${BUCKET:-}
 prefix=${PREFIX-postgres/}
 key=""
 min_tables=1
 query=""
-while [ "$#" -gt 0 ]; do
-    case "$1" in
-        -h | --help) usage; exit 0 ;;
-        --database) [ "$#" -ge 2 ] || fail "--database needs a value" 2; database=$2; shift 2 ;;
-        --bucket) [ "$#" -ge 2 ] || fail "--bucket needs a value" 2; bucket=$2; shift 2 ;;
-        --prefix) [ "$#" -ge 2 ] || fail "--prefix needs a value" 2; prefix=$2; shift 2 ;;
-        --key) [ "$#" -ge 2 ] || fail "--key needs a value" 2; key=$2; shift 2 ;;
-        --min-tables) [ "$#" -ge 2 ] || fail "--min-tables needs a value" 2; min_tables=$2; shift 2 ;;
-        --query) [ "$#" -ge 2 ] || fail "--query needs a value" 2; query=$2; shift 2 ;;
-        *) fail "unknown argument '$1' (see --help)" 2 ;;
-    esac
-done
+parse_options "--database=database" \
+    "--bucket=bucket" \
+    "--prefix=prefix" \
+    "--key=key" \
+    "--min-tables=min_tables" \
+    "--query=query" \
+    -- "$@"
 [ -n "$bucket" ] || fail "no bucket: pass --bucket or set BUCKET" 2
 case "$min_tables" in '' | *[!0-9]*) fail "--min-tables must be a whole number, got '$min_tables'" 2 ;; esac
 if [ -z "$key" ]; then
     [ -n "$database" ] || fail "no database: pass --database, --key or set PGDATABASE" 2
-    require_database_name pg_restore_check "$database"
+    require_database_name "$database"
     series="${prefix}${database}/${database}-"
     # Keys carry a UTC timestamp, so the lexically greatest key is the newest backup.
     key=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$series" \

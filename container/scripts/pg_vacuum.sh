@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # VACUUM (ANALYZE) one PostgreSQL database, and say how long it took and what it reclaimed.
 set -euo pipefail
-# shellcheck source=SCRIPTDIR/../lib/database.sh
-source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/database.sh"
+# shellcheck source=SCRIPTDIR/../lib/toolbox.sh
+source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/toolbox.sh"
 
 usage() {
     cat <<'USAGE'
@@ -16,24 +16,19 @@ Connection: the standard libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD.
 USAGE
 }
 
-fail() {
-    printf 'pg_vacuum: %s\n' "$1" >&2
-    exit "${2:-1}"
-}
-
 database=${PGDATABASE:-}
-mode=(--analyze)
-while [ "$#" -gt 0 ]; do
-    case "$1" in
-        -h | --help) usage; exit 0 ;;
-        --database) [ "$#" -ge 2 ] || fail "--database needs a value" 2; database=$2; shift 2 ;;
-        --full) mode=(--full --analyze); shift ;;
-        --analyze-only) mode=(--analyze-only); shift ;;
-        *) fail "unknown argument '$1' (see --help)" 2 ;;
-    esac
-done
+mode_name=analyze
+parse_options "--database=database" \
+    "--full=mode_name=full" \
+    "--analyze-only=mode_name=analyze-only" \
+    -- "$@"
+case "$mode_name" in
+    full) mode=(--full --analyze) ;;
+    analyze-only) mode=(--analyze-only) ;;
+    *) mode=(--analyze) ;;
+esac
 [ -n "$database" ] || fail "no database: pass --database or set PGDATABASE" 2
-require_database_name pg_vacuum "$database"
+require_database_name "$database"
 
 size() {
     psql --no-password -X -At -v ON_ERROR_STOP=1 --dbname="$database" \

@@ -31,7 +31,7 @@ from longjob_core.contract import (
     STAGE_ENV,
     label,
 )
-from longjob_core.limits import EXECUTION_NAME_CHARS, OVERRIDES_CHARS, PAYLOAD_BYTES
+from longjob_core.limits import OVERRIDES_CHARS, PAYLOAD_BYTES
 from longjob_core.problems import Problem
 
 PLAN_VERSION = 1
@@ -44,7 +44,6 @@ _RUNTIME_ENV_RESERVE = [
     {"Name": DEADLINE_ENV, "Value": "99999999999"},
     {"Name": GRACE_ENV, "Value": "30"},
 ]
-_EXECUTION_NAME_MAX = "x" * EXECUTION_NAME_CHARS
 # A stage's Map result may use this much of the payload limit; the rest is margin.
 MAP_RESULT_BUDGET = PAYLOAD_BYTES - 16 * 1024
 # A failed task's reason: at most this long, shorter when many tasks share the budget.
@@ -159,16 +158,17 @@ def overrides_size(task: dict[str, Any], container_name: str = "toolbox") -> int
     return len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
 
 
-def oversized_tasks(document: dict[str, Any]) -> list[Problem]:
+def oversized_tasks(plan: dict[str, Any]) -> list[Problem]:
+    """Tasks whose command and environment would not fit one RunTask (``plan`` made with
+    the longest execution name, as quotas.worst_plan makes it)."""
     problems = []
-    for index, stage in enumerate(document["stages"]):
-        planned = plan_stage(document, index, _EXECUTION_NAME_MAX)
+    for index, planned in enumerate(plan["stages"]):
         for position, task in enumerate(expand_stage(planned)):
             size = overrides_size(task)
             if size > OVERRIDES_CHARS:
                 where = (
                     f"/stages/{index}/forEach/{position}"
-                    if "forEach" in stage
+                    if planned["items"] != [None]
                     else f"/stages/{index}/run"
                 )
                 problems.append(

@@ -207,9 +207,10 @@ def _stage_result(index: int, stage: dict[str, Any]) -> Estimate:
     )
 
 
-def estimates(document: dict[str, Any]) -> list[Estimate]:
-    """Every worst-case figure of a valid document's run, with its limit."""
-    plan = worst_plan(document)
+def estimates(document: dict[str, Any], plan: dict[str, Any] | None = None) -> list[Estimate]:
+    """Every worst-case figure of a valid document's run, with its limit (``plan``: the
+    document's worst_plan, when the caller has it already)."""
+    plan = plan or worst_plan(document)
     found = [
         Estimate(
             "Prepare job arguments",
@@ -266,9 +267,9 @@ def estimates(document: dict[str, Any]) -> list[Estimate]:
     return found
 
 
-def quota_problems(document: dict[str, Any]) -> list[Problem]:
+def quota_problems(document: dict[str, Any], plan: dict[str, Any]) -> list[Problem]:
     """A problem for every worst case over its limit (only for schema-valid documents)."""
-    return [e.problem() for e in estimates(document) if not e.fits]
+    return [e.problem() for e in estimates(document, plan) if not e.fits]
 
 
 def document_problems(document: Any) -> list[Problem]:

@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 from longjob_core.environment import NAME_RULE, name_problem
 from longjob_core.planning import oversized_tasks
 from longjob_core.problems import Problem, pointer
-from longjob_core.quotas import document_problems, quota_problems
+from longjob_core.quotas import document_problems, quota_problems, worst_plan
 
 SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY")
 SSM_REFERENCE = re.compile(r"^ssm:/[A-Za-z0-9_.\-/]+$")
@@ -179,8 +179,10 @@ def check(document: Any) -> list[Problem]:
         for index, stage in enumerate(stages):
             if isinstance(stage, dict):
                 problems.extend(_stage_rules(index, stage, seen))
+    if problems:
+        return sorted(set(problems))
+    plan = worst_plan(document)  # planned once, for both checks
+    problems.extend(oversized_tasks(plan))
     if not problems:
-        problems.extend(oversized_tasks(document))
-    if not problems:
-        problems.extend(quota_problems(document))
+        problems.extend(quota_problems(document, plan))
     return sorted(set(problems))

@@ -1,0 +1,13 @@
+# shellcheck shell=bash
+# What the toolbox's shell scripts share, in one line to source:
+#   source "$(dirname -- "$(realpath -- "${BASH_SOURCE[0]}")")/../lib/toolbox.sh"
+# cli.sh: fail, parse_options; database.sh: require_database_name; backup.sh: backup_key,
+# upload_with_checksum, discard_backup.
+lib=$(dirname -- "${BASH_SOURCE[0]}")
+# shellcheck source=SCRIPTDIR/cli.sh
+source "$lib/cli.sh"
+# shellcheck source=SCRIPTDIR/database.sh
+source "$lib/database.sh"
+# shellcheck source=SCRIPTDIR/backup.sh
+source "$lib/backup.sh"
+unset lib
