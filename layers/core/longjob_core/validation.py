@@ -121,7 +121,12 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
     if (cpu is None) != (memory is None):
         missing = "memory" if memory is None else "cpu"
         problems.append(Problem(f"{at}/{missing}", "is required with cpu/memory (a Fargate pair)"))
-    elif cpu in FARGATE_MEMORY and isinstance(memory, int) and memory not in FARGATE_MEMORY[cpu]:
+    elif (
+        isinstance(cpu, int)
+        and cpu in FARGATE_MEMORY
+        and isinstance(memory, int)
+        and memory not in FARGATE_MEMORY[cpu]
+    ):
         allowed = sorted(FARGATE_MEMORY[cpu])
         problems.append(
             Problem(
@@ -130,7 +135,9 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
                 f"(allowed: {allowed[0]}-{allowed[-1]} in steps of {_step(allowed)})",
             )
         )
-    for key, value in (stage.get("env") or {}).items():
+    env = stage.get("env")
+    # The schema reports an env that is not an object; the rules below read only objects.
+    for key, value in (env if isinstance(env, dict) else {}).items():
         if not isinstance(value, str):
             continue
         where = f"{at}/env/{key}"
