@@ -20,119 +20,26 @@ the script's environment.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_UNRESOLVED = 125
 SSM_PREFIX = "ssm:"
 SECRETS_MANAGER_PREFIX = "secretsmanager:"
 
-# --- the rules: a copy of layers/core/longjob_core/environment.py (tests check they agree) ----
-NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-SHELL = "read by the shell at start-up: it can run code before the script"
-LOADER = "read by the dynamic loader: it loads code into every program"
-INTERPRETER = "read by an interpreter at start-up: it can run or import code"
-LOCALE = "read by the C library's locale loader: it can load code"
-SEARCH = "decides where programs and their configuration files are found"
-CONFIG = "points a client at a configuration file or helper that can run commands"
-NETWORK = "can redirect, intercept or decrypt the task's traffic"
-PLATFORM = "reserved: the platform sets it"
-DENIED_NAMES = {
-    **dict.fromkeys(
-        [
-            "BASHOPTS",
-            "BASH_ENV",
-            "CDPATH",
-            "ENV",
-            "FIGNORE",
-            "GLOBIGNORE",
-            "HISTFILE",
-            "IFS",
-            "INPUTRC",
-            "PROMPT_COMMAND",
-            "PS1",
-            "PS2",
-            "PS3",
-            "PS4",
-            "SHELL",
-            "SHELLOPTS",
-        ],
-        SHELL,
-    ),
-    "GLIBC_TUNABLES": LOADER,
-    **dict.fromkeys(
-        [
-            "BROWSER",
-            "JAVA_TOOL_OPTIONS",
-            "NODE_OPTIONS",
-            "NODE_PATH",
-            "PERL5LIB",
-            "PERL5OPT",
-            "PERLLIB",
-            "RUBYLIB",
-            "RUBYOPT",
-        ],
-        INTERPRETER,
-    ),
-    **dict.fromkeys(["GCONV_PATH", "LOCPATH", "NLSPATH"], LOCALE),
-    **dict.fromkeys(["HOME", "PATH", "TMPDIR", "XDG_CONFIG_HOME"], SEARCH),
-    **dict.fromkeys(
-        [
-            "BOTO_CONFIG",
-            "EDITOR",
-            "HOSTALIASES",
-            "LIBMYSQL_PLUGINS",
-            "LIBMYSQL_PLUGIN_DIR",
-            "LOCALDOMAIN",
-            "MYSQL_HOME",
-            "MYSQL_TEST_LOGIN_FILE",
-            "OPENSSL_CONF",
-            "OPENSSL_ENGINES",
-            "OPENSSL_MODULES",
-            "PAGER",
-            "PGPASSFILE",
-            "PGSERVICEFILE",
-            "PGSYSCONFDIR",
-            "PSQLRC",
-            "PSQL_EDITOR",
-            "PSQL_PAGER",
-            "RES_OPTIONS",
-            "VISUAL",
-        ],
-        CONFIG,
-    ),
-    **dict.fromkeys(
-        [
-            "ALL_PROXY",
-            "CURL_CA_BUNDLE",
-            "FTP_PROXY",
-            "HTTPS_PROXY",
-            "HTTP_PROXY",
-            "NODE_EXTRA_CA_CERTS",
-            "NO_PROXY",
-            "REQUESTS_CA_BUNDLE",
-            "SSLKEYLOGFILE",
-            "SSL_CERT_DIR",
-            "SSL_CERT_FILE",
-        ],
-        NETWORK,
-    ),
-}
-DENIED_PREFIXES = {
-    "BASH_": SHELL,
-    "LD_": LOADER,
-    "DYLD_": LOADER,
-    "MALLOC_": LOADER,
-    "PYTHON": INTERPRETER,
-    "GIT_": CONFIG,
-    "PIP_": CONFIG,
-    "AWS_": PLATFORM,
-    "ECS_": PLATFORM,
-    "LONGJOB_": PLATFORM,
-}
-# --- end of the copy ----------------------------------------------------------------------
+# The rules a job's variables must follow: the same file validation uses (environment.py
+# in longjob_core links to it). Loaded by path: `python3 -I` leaves this folder off sys.path.
+_spec = importlib.util.spec_from_file_location(
+    "environment_rules", Path(__file__).with_name("environment_rules.py")
+)
+if _spec is None or _spec.loader is None:
+    raise ImportError("environment_rules.py is missing beside task_environment.py")
+rules = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rules)
+NAME = rules.NAME
 
 # Set by the image, ECS or the workflow, never by a job: passed as received.
 PLATFORM_NAMES = {
@@ -150,15 +57,6 @@ PLATFORM_NAMES = {
 PLATFORM_PREFIXES = ("AWS_", "ECS_", "LONGJOB_", "LC_")
 
 
-def denied_reason(name: str) -> str | None:
-    if name in DENIED_NAMES:
-        return DENIED_NAMES[name]
-    for prefix, reason in DENIED_PREFIXES.items():
-        if name.startswith(prefix):
-            return reason
-    return None
-
-
 def is_platform(name: str) -> bool:
     return name in PLATFORM_NAMES or name.startswith(PLATFORM_PREFIXES)
 
@@ -173,7 +71,7 @@ def script_environment(environ: dict[str, str]) -> tuple[dict[str, str], list[st
             continue
         if not NAME.match(name):
             continue  # not a job's variable (the container engine's own, say): left out
-        if denied_reason(name) is not None:
+        if rules.denied_reason(name) is not None:
             refused.append(name)
             continue
         kept[name] = value

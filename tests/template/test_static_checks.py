@@ -104,9 +104,12 @@ def python313_path() -> str:
 def test_sam_build_packages_the_layer_for_python_313_on_arm64(tmp_path: Path) -> None:
     for name in ("template.yaml", "samconfig.toml"):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
-    for folder in ("statemachine", "functions", "layers"):
+    for folder in ("statemachine", "functions", "layers", "container"):
         shutil.copytree(
-            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / folder,
+            tmp_path / folder,
+            symlinks=True,  # as a clone has them: sam build must follow the layer's link
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
     result = subprocess.run(
         [tool(IAC / "sam"), "build"],
@@ -120,6 +123,10 @@ def test_sam_build_packages_the_layer_for_python_313_on_arm64(tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     layer = tmp_path / ".aws-sam" / "build" / "CoreLayer" / "python"
     assert (layer / "longjob_core" / "job.schema.json").is_file()
+    # environment.py links to container/lib/environment_rules.py: the layer gets the file.
+    rules = layer / "longjob_core" / "environment.py"
+    assert rules.is_file()
+    assert "DENIED_NAMES" in rules.read_text()
     assert list(layer.glob("rpds/rpds.cpython-313-aarch64-linux-gnu.so"))
     for function in ("PrepareJobFunction", "NotifyFunction"):
         assert (tmp_path / ".aws-sam" / "build" / function / "app.py").is_file()
