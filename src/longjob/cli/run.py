@@ -349,5 +349,6 @@ def print_definition_report(result: Any, out: IO[str]) -> None:
         print(f"error: {result.error}", file=out)
     if result.cause:
         print(f"cause: {result.cause[:2000]}", file=out)
-    if result.output is not None:
+    if result.status == "SUCCEEDED":
+        # Any JSON value is an output, null included.
         print(f"output: {json.dumps(result.output)[:2000]}", file=out)

@@ -45,6 +45,9 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
+# Event details a run report keeps; EvaluationFailed names its field ("location") and state.
+HISTORY_FIELDS = ("error", "cause", "location", "state", "resource", "resourceType")
+
 
 @dataclass
 class TaskSummary:
@@ -348,7 +351,7 @@ class LocalEngine:
                         continue
                     if "name" in details:
                         item["name"] = details["name"]
-                    for field_name in ("error", "cause", "resource", "resourceType"):
+                    for field_name in HISTORY_FIELDS:
                         if field_name in details:
                             item[field_name] = details[field_name]
                 events.append(item)

@@ -7,9 +7,29 @@ them out again, so nothing outside a local run sees a patched moto.
 
 from __future__ import annotations
 
-from longjob.engine.patches import aborted_map, definite_paths, ecs_tasks, jsonata
+from longjob.engine.patches import (
+    aborted_map,
+    context_object,
+    definite_paths,
+    ecs_tasks,
+    evaluation_errors,
+    execution_output,
+    jsonata,
+    variables,
+)
 
-PATCHES = (jsonata, definite_paths, aborted_map, ecs_tasks)
+# Installed in this order, taken out in the reverse one: evaluation_errors wraps the error
+# output that aborted_map replaced.
+PATCHES = (
+    jsonata,
+    definite_paths,
+    context_object,
+    variables,
+    execution_output,
+    aborted_map,
+    evaluation_errors,
+    ecs_tasks,
+)
 
 
 def install() -> None:
