@@ -96,11 +96,13 @@ def resolve(reference: str, ssm: Any, secretsmanager: Any) -> str:
 
 
 def describe(error: Exception) -> str:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    details = getattr(error, "response", {}).get("Error", {})
+    code = details.get("Code")
     if code in {"ParameterNotFound", "ResourceNotFoundException"}:
         return "not found"
     if code in {"AccessDeniedException", "AccessDenied"}:
-        return "access denied (check the task role)"
+        # AWS's sentence names the role, the action and the resource; never a value.
+        return f"{code}: {details.get('Message', '')} (check the task role)"
     return f"{type(error).__name__}: {error}"
 
 

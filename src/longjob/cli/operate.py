@@ -76,10 +76,11 @@ def describe(aws: Aws, arn: str) -> dict[str, Any]:
     return aws.sfn.describe_execution(executionArn=arn)
 
 
-def print_document(aws: Aws, arn: str) -> None:
+def print_document(aws: Aws, arn: str, extra: dict[str, Any] | None = None) -> None:
     from longjob.report.watcher import run_document
 
-    click.echo(json.dumps(run_document(describe(aws, arn)), indent=2, default=str))
+    document = {**run_document(describe(aws, arn)), **(extra or {})}
+    click.echo(json.dumps(document, indent=2, default=str))
 
 
 def announce(arn: str, say_line: Callable[[str], None] = say, console: bool = True) -> None:

@@ -105,6 +105,18 @@ def read_secrets(path: str) -> dict[str, str]:
 )
 @click.option("--name", default=None, help="Execution name (default: <job>-<UTC time>).")
 @click.option(
+    "--iam/--no-iam",
+    default=True,
+    show_default=True,
+    help="Check each AWS call of a job run against the role that makes it on AWS.",
+)
+@click.option(
+    "--iam-report",
+    is_flag=True,
+    help="After a job run, list per role the permissions used and the statements never "
+    "needed (with --json: the document's 'iam' key).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Progress on stderr, one JSON document on stdout."
 )
 def run(
@@ -120,6 +132,8 @@ def run(
     project: Path,
     stop_timeout: float | None,
     name: str | None,
+    iam: bool,
+    iam_report: bool,
     as_json: bool,
 ) -> None:
     """Run a job on this machine, for real: the project's state machine, its Lambda code and
@@ -132,6 +146,10 @@ def run(
         raise click.UsageError("pass a job document, or --definition FILE (not both)")
     if document is not None and input_path is not None:
         raise click.UsageError("--input goes with --definition; a job document is the input")
+    if definition_path is not None and (iam_report or not iam):
+        raise click.UsageError(
+            "--iam-report and --no-iam go with a job run (a bare definition has no roles)"
+        )
     secrets = read_secrets(secrets_path) if secrets_path else {}
     if definition_path is not None:
         execution_input = _definition_input(input_path)
@@ -162,6 +180,8 @@ def run(
             stop_timeout,
             name,
             as_json,
+            iam=iam,
+            iam_report=iam_report,
         )
     )
 
@@ -206,6 +226,8 @@ def run_job(
     stop_timeout: float | None,
     name: str | None,
     as_json: bool,
+    iam: bool = True,
+    iam_report: bool = False,
 ) -> int:
     """`start --follow` on the project's stack on this machine; the run's exit code."""
     from longjob.cli.operate import announce, follow_run, print_document, start_run
@@ -222,8 +244,16 @@ def run_job(
     if timeout is None:
         timeout = float(application.parameters["StopTimeout"])  # the template always has it
     say_line = say_on_stderr if as_json else say
+    if not iam:
+        say_on_stderr(
+            "warning: --no-iam: no AWS call is checked against the stack's roles; "
+            "what AWS would refuse succeeds here"
+        )
     try:
-        with stop_on_signals(), LocalStack(application, launcher, timeout, secrets) as local:
+        with (
+            stop_on_signals(),
+            LocalStack(application, launcher, timeout, secrets, iam=iam) as local,
+        ):
             assert local.aws is not None
             assert local.stack is not None
             arn = start_run(local.aws, local.stack, document, name)
@@ -243,12 +273,34 @@ def run_job(
                 say_line=say_line,
                 on_interrupt=stop,
             )
-            if as_json:
-                print_document(local.aws, arn)
             local.end(arn)
+            report = local.iam_report() if iam_report else None
+            if as_json:
+                print_document(local.aws, arn, {"iam": report} if iam_report else None)
+            elif report is not None:
+                print_iam_report(report, say_line)
     except EngineError as error:
         raise UserError(str(error)) from None
     return code
+
+
+def print_iam_report(report: list[dict[str, Any]], say_line: Any) -> None:
+    """Per role: what the run used, and the statements it never needed."""
+    say_line("")
+    say_line("IAM (what this run's calls needed, per role)")
+    for row in report:
+        say_line(f"  {row['role']}")
+        by_action: dict[str, list[str]] = {}
+        for use in row["used"]:
+            by_action.setdefault(use["action"], []).append(use["resource"])
+        for action, resources in by_action.items():
+            more = f"  (+{len(resources) - 1} more)" if len(resources) > 1 else ""
+            say_line(f"    used    {action}  {resources[0]}{more}")
+        for label in row["unusedStatements"]:
+            note = row["notes"].get(label)
+            say_line(f"    unused  {label}" + (f"  ({note})" if note else ""))
+        for message in row["denied"]:
+            say_line(f"    denied  {message}")
 
 
 # --- any definition ---------------------------------------------------------------------------

@@ -31,19 +31,50 @@ from longjob_core.names import execution_name_problem
 from moto import mock_aws
 
 from longjob.engine import ACCOUNT, REGION, patches
+from longjob.engine.authorization import AccessDenied, Authorizer, Principal
 from longjob.engine.endpoint import LockedEndpoint, RunCredentials
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
+from longjob.engine.iam_requests import Identity
 from longjob.engine.launchers import Launcher
-from longjob.engine.patches import ecs_tasks
+from longjob.engine.patches import ecs_tasks, iam_checks
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
 from longjob.engine.task_record import TaskRecord, path_segment
 from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT, LineSink, LocalTaskRuntime
 from longjob.errors import RunInterrupted
+from longjob.stack.iam_policy import Request
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
 ENDED = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
+
+# What Fargate says when the task execution role may not do what starting a task needs
+# (the shapes of ECS's stopped reasons; docs/aws-facts.md).
+REGISTRY_AUTH_FAILED = (
+    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+    "retrieval failed: unable to retrieve ecr registry auth: service call has been retried 1 "
+    "time(s): AccessDeniedException: {message}"
+)
+PULL_FAILED = (
+    "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to "
+    "resolve ref {image}: unexpected status code 403 Forbidden: {message}"
+)
+LOGGER_FAILED = (
+    "ResourceInitializationError: failed to validate logger args: create stream has been "
+    "retried 1 times: failed to create Cloudwatch log stream: AccessDeniedException: "
+    "{message} : exit status 1"
+)
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)")
+
+
+def ecr_repository_arn(image: str) -> str | None:
+    """``ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG`` → the repository's ARN."""
+    match = _ECR_IMAGE.match(image)
+    if match is None:
+        return None
+    account, region, repository = match.groups()
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+
 
 # Event details a run report keeps; EvaluationFailed names its field ("location") and state.
 HISTORY_FIELDS = ("error", "cause", "location", "state", "resource", "resourceType")
@@ -121,8 +152,15 @@ class LocalEngine:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         on_line: LineSink | None = None,
         log_group: str | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.project = project.resolve()
+        # Each AWS call checked against the role that makes it on AWS (None: nothing is).
+        self.authorizer = authorizer
+        # The role Fargate pulls the image and writes the task's lines as (the task
+        # execution role), and the image the task definition names.
+        self.log_writer: Principal | None = None
+        self.task_image: str | None = None
         self.log_group = log_group
         self._user_sink = on_line
         self.launcher = launcher
@@ -133,7 +171,10 @@ class LocalEngine:
         self._stack = contextlib.ExitStack()
         self.endpoint = ""
         # The key the tasks sign their calls to the embedded endpoint with; random per run.
+        # It is the task role's: the endpoint answers no other.
         self.credentials = RunCredentials.new()
+        # This process's own key (the CLI, as the person who runs it): never checked.
+        self.operator = RunCredentials.new()
         self.runtime = LocalTaskRuntime(
             launcher=launcher,
             log_root=self.run_root,
@@ -141,10 +182,11 @@ class LocalEngine:
             region=REGION,
             stop_timeout=stop_timeout,
             on_line=self._on_line,
+            may_start=self._may_start,
         )
         self._log_lock = threading.Lock()
         self._streams: set[str] = set()
-        self.hooks = ServiceHooks(self.functions, self.project, REGION)
+        self.hooks = ServiceHooks(self.functions, self.project, REGION, authorizer)
         self._machines: dict[str, str] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -159,10 +201,12 @@ class LocalEngine:
         private_directory(self.run_root, root)
         patches.install()
         self._stack.callback(patches.uninstall)
+        iam_checks.set_authorizer(self.authorizer, Identity(REGION, ACCOUNT))
+        self._stack.callback(iam_checks.set_authorizer, None)
         # Keep the user's real AWS settings away from the embedded AWS and the tasks.
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
         self._stack.callback(os.environ.update, saved)
-        os.environ.update(self.credentials.environment(), AWS_DEFAULT_REGION=REGION)
+        os.environ.update(self.operator.environment(), AWS_DEFAULT_REGION=REGION)
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
@@ -185,6 +229,12 @@ class LocalEngine:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
+    def enforce(self, authorizer: Authorizer) -> None:
+        """Check each AWS call of the runs against the roles ``authorizer`` knows (before
+        the engine starts)."""
+        self.authorizer = authorizer
+        self.hooks.authorizer = authorizer
+
     def aws_client(self, service: str) -> Any:
         """A client of the embedded AWS (same state the tasks and the workflow see)."""
         return boto3.client(service, region_name=REGION)
@@ -206,6 +256,34 @@ class LocalEngine:
             AWS_REGION=REGION,
         )
         return env
+
+    def _may_start(self, record: TaskRecord) -> str | None:
+        """Why Fargate would stop the task before it runs, as the task execution role: it
+        may not get the registry's token, pull the image, or create and write the task's
+        log stream (docs/aws-facts.md)."""
+        if self.authorizer is None or self.log_writer is None:
+            return None
+        task_id = record.task_arn.rsplit("/", 1)[-1]
+        writer = Principal(self.log_writer.role, task_id)
+        checks: list[tuple[Request, str]] = []
+        repository = ecr_repository_arn(self.task_image or "")
+        if repository is not None:
+            checks.append((Request("ecr:GetAuthorizationToken", "*"), REGISTRY_AUTH_FAILED))
+            for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+                checks.append((Request(action, repository), PULL_FAILED))
+        if self.log_group:
+            stream = (
+                f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self.log_group}"
+                f":log-stream:{stream_of(task_id)}"
+            )
+            for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                checks.append((Request(action, stream), LOGGER_FAILED))
+        for request, reason in checks:
+            try:
+                self.authorizer.check(writer, [request])
+            except AccessDenied as denial:
+                return reason.format(image=self.task_image, message=denial.message)
+        return None
 
     def _on_line(self, record: TaskRecord, line: str) -> None:
         if self.log_group:

@@ -31,6 +31,9 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 from longjob.engine import ACCOUNT
+from longjob.engine.authorization import AccessDenied, Authorizer, Principal
+from longjob.engine.iam_requests import Call, Identity, kms_key_arn, requests_for
+from longjob.stack.iam_policy import Request
 
 _PARAMS_KEY = "longjob_api_params"
 # SNS Publish's constraints (docs/aws-facts.md): moto accepts a subject of 100 characters
@@ -113,6 +116,7 @@ class FunctionSpec:
 
     handler: str
     environment: dict[str, str] = field(default_factory=dict)
+    role_arn: str | None = None  # the function's execution role (its handler's calls are its)
 
 
 @contextlib.contextmanager
@@ -147,7 +151,12 @@ class ServiceHooks:
     """Registers the Lambda and SNS handlers on boto3's default session."""
 
     def __init__(
-        self, functions: dict[str, str | FunctionSpec], project: Path, region: str
+        self,
+        functions: dict[str, str | FunctionSpec],
+        project: Path,
+        region: str,
+        authorizer: Authorizer | None = None,
+        topic_keys: dict[str, str] | None = None,
     ) -> None:
         self.functions = {
             function_name(k): v if isinstance(v, FunctionSpec) else FunctionSpec(v)
@@ -157,6 +166,9 @@ class ServiceHooks:
         self._invoke_lock = threading.Lock()
         self.project = project
         self.region = region
+        self.authorizer = authorizer
+        # Topics encrypted with a KMS key: publishing needs the key too (SNS SSE).
+        self.topic_keys = topic_keys or {}
         self.notifications: list[Notification] = []
         self._loaded: dict[Path, Any] = {}
         self._lock = threading.Lock()
@@ -189,8 +201,45 @@ class ServiceHooks:
         parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": "local"})
         return AWSResponse("http://longjob.local", 200, {}, None), parsed
 
-    def _invoke(self, context: dict, **_: Any) -> tuple[AWSResponse, dict]:
+    def _caller(self, request_signer: Any) -> Principal | None:
+        if self.authorizer is None:
+            return None
+        credentials = getattr(request_signer, "_credentials", None)
+        key = credentials.get_frozen_credentials().access_key if credentials else None
+        return self.authorizer.principal(key)
+
+    def _authorize(
+        self, principal: Principal | None, requests: list[Request], operation: str, code: str
+    ) -> None:
+        if self.authorizer is None:
+            return
+        try:
+            self.authorizer.check(principal, requests)
+        except AccessDenied as denial:
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": denial.message},
+                    "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "local"},
+                },
+                operation,
+            ) from None
+
+    def _function_principal(self, spec: FunctionSpec, name: str) -> Principal | None:
+        if self.authorizer is None or spec.role_arn is None:
+            return None
+        role = self.authorizer.roles.get(spec.role_arn)
+        return None if role is None else Principal(role, session=name)
+
+    def _invoke(
+        self, context: dict, request_signer: Any = None, **_: Any
+    ) -> tuple[AWSResponse, dict]:
         params = context[_PARAMS_KEY]
+        self._authorize(
+            self._caller(request_signer),
+            requests_for(Call("lambda", "Invoke", params), Identity(self.region, ACCOUNT)),
+            "Invoke",
+            "AccessDeniedException",
+        )
         name = function_name(params["FunctionName"])
         spec = self.functions.get(name)
         if spec is None:
@@ -213,8 +262,13 @@ class ServiceHooks:
             invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}",
         )
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        acting = (
+            self.authorizer.acting_as(self._function_principal(spec, name))
+            if self.authorizer is not None
+            else contextlib.nullcontext()
+        )
         try:
-            with self._invoke_lock, _environment(spec.environment):
+            with self._invoke_lock, _environment(spec.environment), acting:
                 result = load_handler(spec.handler, self.project, self._loaded)(
                     event, lambda_context
                 )
@@ -232,8 +286,22 @@ class ServiceHooks:
         parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
         return self._response(parsed)
 
-    def _publish(self, context: dict, **_: Any) -> tuple[AWSResponse, dict]:
+    def _publish(
+        self, context: dict, request_signer: Any = None, **_: Any
+    ) -> tuple[AWSResponse, dict]:
         params = context[_PARAMS_KEY]
+        identity = Identity(self.region, ACCOUNT)
+        requests = requests_for(Call("sns", "Publish", params), identity)
+        named = self.topic_keys.get(params.get("TopicArn", ""))
+        key = kms_key_arn(named, identity) if named else None
+        if key:
+            # SNS encrypts the message with the topic's key as the publisher (SNS SSE).
+            via = {"kms:ViaService": f"sns.{self.region}.amazonaws.com"}
+            requests += [
+                Request("kms:GenerateDataKey", key, via),
+                Request("kms:Decrypt", key, via),
+            ]
+        self._authorize(self._caller(request_signer), requests, "Publish", "AuthorizationError")
         problem = sns_publish_problem(params)
         if problem is not None:
             raise ClientError(

@@ -29,6 +29,8 @@ ESSENTIAL_EXITED = "EssentialContainerExited"
 USER_INITIATED = "UserInitiated"
 
 LineSink = Callable[["TaskRecord", str], None]
+# Why a task stops before its container runs (as Fargate stops it), or None.
+StartCheck = Callable[["TaskRecord"], str | None]
 # Seconds between SIGTERM and SIGKILL when a task is stopped, unless the caller (the
 # template's StopTimeout for a job run) says otherwise.
 DEFAULT_STOP_TIMEOUT = 30.0
@@ -59,8 +61,10 @@ class LocalTaskRuntime:
         region: str,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         on_line: LineSink | None = None,
+        may_start: StartCheck | None = None,
     ) -> None:
         self.launcher = launcher
+        self.may_start = may_start
         self.log_root = log_root
         self.base_env = base_env
         self.region = region
@@ -142,6 +146,8 @@ class LocalTaskRuntime:
                 "longjob-prod-toolboxrepository-1a2b3c4d5e6f:v2026-11-30-missing"
             )
             self._failed_to_start(record, CANNOT_PULL.format(image=image))
+        elif (refusal := self.may_start(record) if self.may_start else None) is not None:
+            self._failed_to_start(record, refusal)
         else:
             self._start(record)
         return {"tasks": [record.describe()], "failures": []}

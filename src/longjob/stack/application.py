@@ -33,20 +33,6 @@ class LocalApplication:
     def definition(self) -> str:
         return self.definition_path.read_text()
 
-    def buckets(self) -> dict[str, bool]:
-        """The stack's S3 buckets, each with whether it is versioned."""
-        if self.stack is None:
-            return {}
-        return {
-            str(bucket["Properties"].get("BucketName") or self.stack.ref(name)): bucket[
-                "Properties"
-            ]
-            .get("VersioningConfiguration", {})
-            .get("Status")
-            == "Enabled"
-            for name, bucket in self.stack.of_type("AWS::S3::Bucket").items()
-        }
-
     def create_tables(self, dynamodb: Any) -> None:
         """Makes the stack's DynamoDB tables in the embedded AWS (the job locks)."""
         if self.stack is None:
@@ -61,13 +47,49 @@ class LocalApplication:
             )
 
     def create_buckets(self, s3: Any) -> None:
-        """Makes the stack's buckets in the embedded S3, as the deployed stack has them."""
-        for bucket, versioned in self.buckets().items():
+        """Makes the stack's buckets in the embedded S3, as the deployed stack has them
+        (versioning, and the default encryption: S3 asks KMS as the caller for it)."""
+        if self.stack is None:
+            return
+        for name, resource in self.stack.of_type("AWS::S3::Bucket").items():
+            props = resource["Properties"]
+            bucket = str(props.get("BucketName") or self.stack.ref(name))
             s3.create_bucket(Bucket=bucket)
-            if versioned:
+            if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
                 s3.put_bucket_versioning(
                     Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
                 )
+            rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+            if rules:
+                s3.put_bucket_encryption(
+                    Bucket=bucket,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [
+                            {
+                                "ApplyServerSideEncryptionByDefault": {
+                                    k: str(v)
+                                    for k, v in rule["ServerSideEncryptionByDefault"].items()
+                                },
+                                **(
+                                    {"BucketKeyEnabled": bool(rule["BucketKeyEnabled"])}
+                                    if "BucketKeyEnabled" in rule
+                                    else {}
+                                ),
+                            }
+                            for rule in rules
+                        ]
+                    },
+                )
+
+    def topic_keys(self) -> dict[str, str]:
+        """The stack's SNS topics encrypted with a KMS key: topic ARN -> key."""
+        if self.stack is None:
+            return {}
+        return {
+            self.stack.ref(name): str(topic["Properties"]["KmsMasterKeyId"])
+            for name, topic in self.stack.of_type("AWS::SNS::Topic").items()
+            if topic.get("Properties", {}).get("KmsMasterKeyId")
+        }
 
 
 def samconfig_parameters(project: Path, environment: str = "default") -> dict[str, str]:
@@ -111,7 +133,9 @@ def load_application(project: Path, parameters: dict[str, Any] | None = None) ->
         code = Path(local_path(function["Code"])) / (module.replace(".", "/") + ".py")
         variables = function.get("Environment", {}).get("Variables", {})
         functions[stack.get_att(name, "Arn")] = FunctionSpec(
-            f"{code}:{handler}", {k: str(v) for k, v in variables.items()}
+            f"{code}:{handler}",
+            {k: str(v) for k, v in variables.items()},
+            role_arn=str(function["Role"]),
         )
     return LocalApplication(
         project=project,

@@ -115,7 +115,7 @@ def _element_applies(
     return negated in statement and not _matches_any(statement[negated], value, ignore_case)
 
 
-def _statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
+def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
     if not _element_applies(statement, "Action", request.action, ignore_case=True):
         return False
     if not _element_applies(statement, "Resource", request.resource, ignore_case=False):
@@ -130,7 +130,7 @@ def _statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
 def decide(statements: Iterable[Mapping[str, Any]], request: Request) -> Decision:
     allowed = False
     for statement in statements:
-        if not _statement_applies(statement, request):
+        if not statement_applies(statement, request):
             continue
         if statement.get("Effect") == "Deny":
             return "ExplicitDeny"

@@ -14,14 +14,71 @@ import contextlib
 import json
 from typing import Any
 
+from longjob.engine.authorization import AccessDenied, Authorizer, Principal
 from longjob.engine.launchers import Launcher
 from longjob.engine.local_engine import LocalEngine
+from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY
+from longjob.errors import TemplateError
 from longjob.stack.application import LocalApplication
 from longjob.stack.deployed import Aws, Stack
+from longjob.stack.iam_policy import Request
+from longjob.stack.roles import principals_of
 from longjob.stack.template import LOCAL_REGION, LOCAL_STACK
 
 # The state machine resource of template.yaml (its physical name comes from the template).
 STATE_MACHINE = "JobStateMachine"
+# The EventBridge rule Step Functions manages for ecs:runTask.sync; creating or updating a
+# state machine that uses it fails unless its role may manage the rule (docs/aws-facts.md).
+ECS_SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
+MANAGED_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+
+
+def authorizer_for(application: LocalApplication, engine: LocalEngine) -> Authorizer:
+    """Who makes which call, as on AWS: the state machine's calls are its role's, the
+    tasks' scripts' the task role's, the awslogs writes the task execution role's, each
+    function's handler its own role's."""
+    assert application.stack is not None
+    principals = principals_of(application.stack)
+    authorizer = Authorizer()
+    for role in principals.roles.values():
+        authorizer.add_role(role)
+    roles = principals.roles
+    if principals.state_machine in roles:
+        authorizer.register(
+            STEP_FUNCTIONS_KEY, Principal(roles[principals.state_machine], "StepFunctions")
+        )
+    if principals.task in roles:
+        authorizer.register(
+            engine.credentials.access_key_id, Principal(roles[principals.task], "task")
+        )
+    if principals.task_execution in roles:
+        engine.log_writer = Principal(roles[principals.task_execution], "task")
+    for task_definition in application.stack.of_type("AWS::ECS::TaskDefinition").values():
+        containers = task_definition["Properties"].get("ContainerDefinitions", [])
+        engine.task_image = str(containers[0]["Image"]) if containers else None
+    authorizer.passed_to_ecs = [
+        arn for arn in (principals.task, principals.task_execution) if arn is not None
+    ]
+    return authorizer
+
+
+def managed_rule_problem(authorizer: Authorizer, definition: str) -> str | None:
+    """Why CreateStateMachine would refuse the definition: its role may not manage the rule
+    behind ecs:runTask.sync."""
+    if "arn:aws:states:::ecs:runTask.sync" not in definition:
+        return None
+    principal = authorizer.principal(STEP_FUNCTIONS_KEY)
+    if principal is None:
+        return None
+    rule = f"arn:aws:events:{LOCAL_REGION}:{principal.role.arn.split(':')[4]}:rule/{ECS_SYNC_RULE}"
+    try:
+        authorizer.check(principal, [Request(action, rule) for action in MANAGED_RULE_ACTIONS])
+    except AccessDenied as denial:
+        return (
+            f"AccessDeniedException: '{principal.role.arn}' is not authorized to create "
+            f"managed-rule. ({denial.message})"
+        )
+    return None
 
 
 def seed_secrets(engine: LocalEngine, secrets: dict[str, str]) -> None:
@@ -47,6 +104,7 @@ class LocalStack:
         launcher: Launcher,
         stop_timeout: float,
         secrets: dict[str, str] | None = None,
+        iam: bool = True,
     ) -> None:
         self.application = application
         self.name = LOCAL_STACK
@@ -57,18 +115,34 @@ class LocalStack:
             stop_timeout=stop_timeout,
             log_group=application.substitutions["LogGroupName"],
         )
+        self.engine.hooks.topic_keys = application.topic_keys()
+        if iam:
+            self.engine.enforce(authorizer_for(application, self.engine))
         self.secrets = secrets or {}
         self._stack = contextlib.ExitStack()
         self.aws: Aws | None = None
         self.stack: Stack | None = None
 
     def __enter__(self) -> LocalStack:
+        try:
+            return self._enter()
+        except BaseException:
+            # __exit__ is not called when __enter__ fails: stop the engine (and its mock)
+            # here, or it outlives the error.
+            self._stack.close()
+            raise
+
+    def _enter(self) -> LocalStack:
         engine = self._stack.enter_context(self.engine)
         seed_secrets(engine, self.secrets)
         self.application.create_buckets(engine.aws_client("s3"))
         self.application.create_tables(engine.aws_client("dynamodb"))
         deployed = self.application.stack
         assert deployed is not None
+        if engine.authorizer is not None:
+            problem = managed_rule_problem(engine.authorizer, self.application.definition)
+            if problem is not None:
+                raise TemplateError(f"{STATE_MACHINE}: sam deploy would fail: {problem}")
         machine = engine.create_state_machine(
             self.application.definition,
             self.application.substitutions,
@@ -99,6 +173,11 @@ class LocalStack:
         from longjob.engine.task_record import path_segment
 
         return str(self.engine.run_root / path_segment(execution_arn.rsplit(":", 1)[-1]))
+
+    def iam_report(self) -> list[dict[str, Any]] | None:
+        """Per role, what the run's calls needed (None when IAM was not checked)."""
+        authorizer = self.engine.authorizer
+        return None if authorizer is None else authorizer.report()
 
     def end(self, execution_arn: str) -> Any:
         """Waits for the execution's leftovers: tasks still running are stopped."""

@@ -14,6 +14,7 @@ from longjob.engine.patches import (
     ecs_tasks,
     evaluation_errors,
     execution_output,
+    iam_checks,
     jsonata,
     variables,
 )
@@ -28,6 +29,7 @@ PATCHES = (
     execution_output,
     aborted_map,
     evaluation_errors,
+    iam_checks,
     ecs_tasks,
 )
 

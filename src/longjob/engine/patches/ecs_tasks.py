@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -42,9 +43,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from longjob.engine import ACCOUNT, REGION
+from longjob.engine.authorization import AccessDenied
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
+from longjob.engine.iam_requests import Call, Identity, requests_for
+from longjob.engine.patches import iam_checks
 from longjob.engine.task_record import TaskContext
 from longjob.engine.task_runtime import LocalTaskRuntime
+from longjob.stack.iam_policy import Request
 
 # A .sync poll blocks at most this long waiting for the task to stop; the state reacts to
 # its own timeout or to a stopped execution within this delay.
@@ -65,6 +71,39 @@ def current_runtime() -> LocalTaskRuntime:
     if _runtime is None:
         raise RuntimeError("no local task runtime is active")
     return _runtime
+
+
+def authorize(operation: str, params: dict[str, Any], extra: list[Request] | None = None) -> None:
+    """Checks an ECS call of the state machine as its role; AccessDeniedException as ECS."""
+    found = iam_checks.current()
+    if found is None:
+        return
+    authorizer, identity = found
+    principal = authorizer.principal(iam_checks.STEP_FUNCTIONS_KEY)
+    context: dict[str, Any] = {}
+    if params.get("cluster"):
+        context["ecs:cluster"] = runtime_cluster_arn(params["cluster"], identity)
+    requests = requests_for(Call("ecs", operation, params), identity, context)
+    try:
+        authorizer.check(principal, requests + (extra or []))
+    except AccessDenied as denial:
+        raise EcsApiError("AccessDeniedException", denial.message) from None
+
+
+def runtime_cluster_arn(cluster: str, identity: Identity) -> str:
+    if cluster.startswith("arn:"):
+        return cluster
+    return f"arn:{identity.partition}:ecs:{identity.region}:{identity.account}:cluster/{cluster}"
+
+
+def passed_roles() -> list[Request]:
+    """RunTask passes the task definition's roles to ECS: iam:PassRole on each."""
+    found = iam_checks.current()
+    if found is None:
+        return []
+    authorizer, _ = found
+    context = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    return [Request("iam:PassRole", arn, context) for arn in authorizer.passed_to_ecs]
 
 
 @cache
@@ -124,6 +163,14 @@ class LocalEcsTaskState(StateTaskServiceEcs):
                 "InvalidParameterException",
                 f"ecs:{self.resource.api_action} is not supported locally (runTask only)",
             )
+        extra = passed_roles()
+        if normalised_parameters.get("tags"):
+            # Tags given at creation are authorized as ecs:TagResource too (ECS: "Grant
+            # permission to tag resources on creation").
+            cluster = str(normalised_parameters.get("cluster", "default")).rsplit("/", 1)[-1]
+            task = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{uuid.uuid4().hex}"
+            extra.append(Request("ecs:TagResource", task, {"ecs:CreateAction": "RunTask"}))
+        authorize("RunTask", normalised_parameters, extra)
         env.stack.append(runtime.run_task(normalised_parameters, context))
 
     def _build_sync_resolver(
@@ -137,7 +184,13 @@ class LocalEcsTaskState(StateTaskServiceEcs):
         task_arn = submission["Tasks"][0]["TaskArn"]
         runtime = current_runtime()
 
+        described = False
+
         def resolve() -> dict | None:
+            nonlocal described
+            if not described:  # one check: every poll asks the same of the same task
+                authorize("DescribeTasks", {"tasks": [task_arn]})
+                described = True
             description = runtime.describe(task_arn, wait=LONG_POLL_SECONDS)
             if description["lastStatus"] != "STOPPED":
                 return None
@@ -190,8 +243,13 @@ class LocalEcsTaskState(StateTaskServiceEcs):
             # that the task's own deadline is enough.
             task_arn = sync_resolver.task_arn  # type: ignore[attr-defined]
             runtime = current_runtime()
-            if runtime.stop_abandoned_tasks:
-                runtime.stop(task_arn, "Task stopped by AWS Step Functions")
+            if runtime.stop_abandoned_tasks and not runtime.tasks[task_arn].done.is_set():
+                try:
+                    authorize("StopTask", {"task": task_arn})
+                except EcsApiError:
+                    pass  # Step Functions could not stop it either: the task runs on
+                else:
+                    runtime.stop(task_arn, "Task stopped by AWS Step Functions")
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, EcsApiError):
