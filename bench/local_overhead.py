@@ -115,6 +115,7 @@ def enforce(engine: object) -> None:
     """Checks as `longjob run` makes them, against roles that allow what the tasks need."""
     from longjob.engine.authorization import Authorizer, Principal
     from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY
+    from longjob.engine.task_definition import TaskDefinition
     from longjob.stack.roles import Role, Statement
 
     def role(name: str, actions: list[str]) -> Role:
@@ -131,7 +132,9 @@ def enforce(engine: object) -> None:
     authorizer.passed_to_ecs = [writer.arn]
     engine.enforce(authorizer)  # type: ignore[attr-defined]
     engine.log_writer = Principal(writer, "task")  # type: ignore[attr-defined]
-    engine.task_image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bench:1"  # type: ignore[attr-defined]
+    engine.runtime.task_definition = TaskDefinition(  # type: ignore[attr-defined]
+        family="bench", image="123456789012.dkr.ecr.us-east-1.amazonaws.com/bench:1"
+    )
 
 
 if __name__ == "__main__":

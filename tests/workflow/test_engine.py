@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from longjob.engine.local_engine import LocalEngine
+from longjob.engine.task_definition import TaskDefinition
 
 from .conftest import FIXTURES, SUBSTITUTIONS
 
@@ -242,3 +243,51 @@ def _safe_environ(process: psutil.Process) -> bool:
     except psutil.Error:
         return False
     return True
+
+
+# The keys of a stopped Fargate task's .sync output as AWS returned it (LocalStack's snapshot
+# recorded against AWS: test_ecs_task_service.snapshot.json, docs/aws-facts.md).
+AWS_TASK_KEYS = {
+    "Attachments", "Attributes", "AvailabilityZone", "ClusterArn", "Connectivity",
+    "ConnectivityAt", "Containers", "Cpu", "CreatedAt", "DesiredStatus", "EnableExecuteCommand",
+    "EphemeralStorage", "ExecutionStoppedAt", "Group", "InferenceAccelerators", "LastStatus",
+    "LaunchType", "Memory", "Overrides", "PlatformVersion", "PullStartedAt", "PullStoppedAt",
+    "StartedAt", "StartedBy", "StopCode", "StoppedAt", "StoppedReason", "StoppingAt", "Tags",
+    "TaskArn", "TaskDefinitionArn", "Version",
+}  # fmt: skip
+AWS_CONTAINER_KEYS = {
+    "ContainerArn", "Cpu", "ExitCode", "GpuIds", "Image", "ImageDigest", "LastStatus",
+    "ManagedAgents", "Name", "NetworkBindings", "NetworkInterfaces", "RuntimeId", "TaskArn",
+}  # fmt: skip
+
+
+def test_sync_output_has_the_fields_aws_returns_from_the_task_definition(
+    run, engine: LocalEngine
+) -> None:
+    definition = TaskDefinition.from_properties(
+        {
+            "Family": "longjob-toolbox",
+            "Cpu": "1024",
+            "Memory": "4096",
+            "EphemeralStorage": {"SizeInGiB": 40},
+            "RuntimePlatform": {"CpuArchitecture": "ARM64"},
+            "ContainerDefinitions": [
+                {"Name": "toolbox", "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"}
+            ],
+        },
+        arn=None,
+    )
+    engine.runtime.task_definition = definition
+    try:
+        result = run("one_task", {"exitCode": "0"})
+    finally:
+        engine.runtime.task_definition = None
+    task = result.output
+    assert set(task) == AWS_TASK_KEYS
+    assert set(task["Containers"][0]) == AWS_CONTAINER_KEYS
+    assert task["Cpu"] == "1024"
+    assert task["Memory"] == "4096"
+    assert task["EphemeralStorage"] == {"SizeInGiB": 40}
+    assert task["Attributes"] == [{"Name": "ecs.cpu-architecture", "Value": "arm64"}]
+    assert task["Containers"][0]["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
+    assert task["Version"] == 5

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURES
+from longjob.containers import engine_command
+from longjob.engine.launchers import ContainerLauncher
+from longjob.engine.local_engine import RunResult
+from longjob.stack.application import load_application
+from longjob.stack.local import LocalStack
+from tests.conftest import ROOT
+
+from .conftest import FIXTURES, job_summary
 from .test_run_command import SUBS, longjob
 
 pytestmark = pytest.mark.image
@@ -34,3 +42,68 @@ def test_tasks_run_in_the_image(image: str, project: Path) -> None:
     # Inside the container, the entrypoint reached the embedded SSM and was told "not found".
     assert "DB_PASSWORD=ssm:/longjob/local/not-there: not found" in result.stderr
     assert document["output"]["secretExit"] == 125
+
+
+WRITE_SCRIPT = """#!/bin/bash
+# Writes a file at $1 and says where and with what mode its folder is.
+set -e
+echo probe > "$1"
+echo "wrote $1 in $(dirname "$1") mode $(stat -c %a "$(dirname "$1")")"
+"""
+
+
+@pytest.fixture(scope="module")
+def probe_image(image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The toolbox image with one more script, t/write.sh (built from it, offline)."""
+    context = tmp_path_factory.mktemp("probe-image")
+    (context / "write.sh").write_text(WRITE_SCRIPT)
+    (context / "Containerfile").write_text(
+        f"FROM {image}\nCOPY --chown=root:root --chmod=0755 write.sh "
+        "/usr/src/app/scripts/t/write.sh\n"
+    )
+    tag = image + "-probe"
+    build = subprocess.run(
+        [*engine_command("podman"), "build", "-t", tag, "-f", "Containerfile", "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    return tag
+
+
+def run_in_image(project: Path, image: str, document: dict) -> tuple[RunResult, dict]:
+    application = load_application(project, {"RetryDelaySeconds": "1"})
+    with LocalStack(application, ContainerLauncher("podman", image), 5.0) as local:
+        assert local.aws is not None
+        assert local.stack is not None
+        arn = local.aws.sfn.start_execution(
+            stateMachineArn=local.stack.state_machine_arn,
+            name=f"{document['job']}-podman",
+            input=json.dumps(document),
+        )["executionArn"]
+        result = local.end(arn)
+    return result, job_summary(result)
+
+
+def test_the_task_definition_applies_in_the_container(project: Path, probe_image: str) -> None:
+    """Read-only root file system; /tmp a volume made as Fargate makes it (the image's
+    VOLUME: mode 1777); the task definition's user."""
+    stages = [
+        {"name": name, "run": ["bash", "t/write.sh", path], "onFailure": "continue"}
+        for name, path in (("tmp", "/tmp/probe"), ("root", "/usr/src/app/probe"))
+    ]
+    result, summary = run_in_image(project, probe_image, {"job": "probe", "stages": stages})
+    by_stage = {s["name"]: s for s in summary["stages"]}
+    assert by_stage["tmp"]["status"] == "SUCCEEDED", summary
+    assert by_stage["root"]["status"] == "FAILED"
+    logs = "\n".join(Path(t.log_file).read_text() for t in result.tasks)
+    assert "wrote /tmp/probe in /tmp mode 1777" in logs
+    assert "/usr/src/app/probe: Read-only file system" in logs
+
+
+def test_the_backup_example_runs_in_the_image(project: Path, image: str) -> None:
+    document = json.loads((ROOT / "jobs" / "examples" / "db-maintenance.json").read_text())
+    _, summary = run_in_image(project, image, document)
+    assert summary["status"] == "SUCCEEDED", summary

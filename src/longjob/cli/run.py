@@ -233,6 +233,7 @@ def run_job(
     from longjob.cli.operate import announce, follow_run, print_document, start_run
     from longjob.engine.exceptions import EngineError
     from longjob.engine.service_hooks import FunctionSpec
+    from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT
     from longjob.stack.application import load_application
     from longjob.stack.local import LocalStack
 
@@ -242,7 +243,12 @@ def run_job(
     launcher = _launcher(project, runtime, image)
     timeout = stop_timeout
     if timeout is None:
-        timeout = float(application.parameters["StopTimeout"])  # the template always has it
+        definition = application.task_definition()
+        timeout = (
+            definition.stop_timeout
+            if definition and definition.stop_timeout is not None
+            else DEFAULT_STOP_TIMEOUT  # ECS's default when the container sets none
+        )
     say_line = say_on_stderr if as_json else say
     if not iam:
         say_on_stderr(

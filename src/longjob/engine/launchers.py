@@ -12,12 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 
-from longjob.containers import DEFAULT_IMAGE, engine_command, run_flags
+from longjob.containers import DEFAULT_IMAGE, engine_command, fargate_bind_mount, run_flags
 from longjob.engine.exceptions import RuntimeUnavailable
 from longjob.engine.task_record import TaskRecord
 
@@ -120,6 +123,10 @@ class ContainerLauncher:
     def __init__(self, engine: str, image: str = DEFAULT_IMAGE) -> None:
         self.name = engine
         self.image = image
+        # A volume's first content, made once per path the way Fargate makes it (the
+        # image's folder if it declares a VOLUME there, else empty), copied for each task.
+        self._volume_seeds: dict[str, Path] = {}
+        self._seed_lock = threading.Lock()
         if not shutil.which(engine):
             raise RuntimeUnavailable(f"--runtime {engine}: '{engine}' is not installed")
         probe = subprocess.run(
@@ -136,12 +143,37 @@ class ContainerLauncher:
     def container_name(record: TaskRecord) -> str:
         return "longjob-" + record.task_arn.rsplit("/", 1)[-1]
 
+    def _volume(self, record: TaskRecord, path: str) -> Path:
+        """The task's own copy of a volume at ``path``, as Fargate makes it."""
+        assert record.scratch is not None
+        with self._seed_lock:
+            seed = self._volume_seeds.get(path)
+            if seed is None:
+                seeds = Path(tempfile.mkdtemp(prefix="longjob-volumes-"))
+                weakref.finalize(self, shutil.rmtree, seeds, True)
+                seed = fargate_bind_mount(self.name, self.image, path, seeds / "seed")
+                self._volume_seeds[path] = seed
+        target = record.scratch / ("volume" + path.replace("/", "-"))
+        # cp -a keeps what Fargate's copy keeps: owners, modes, the folder's own mode.
+        subprocess.run(["cp", "-a", str(seed), str(target)], check=True)
+        return target
+
     def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        definition = record.definition
         # Values travel in the client's environment (-e NAME), never on its command line.
-        names = [name for name in record.environment] + [
-            name for name in env if name.startswith("AWS_") or name.startswith("LONGJOB_")
-        ]
+        names = (
+            [name for name in (definition.environment if definition else {})]
+            + [name for name in record.environment]
+            + [name for name in env if name.startswith("AWS_") or name.startswith("LONGJOB_")]
+        )
         env_flags = [flag for name in dict.fromkeys(names) for flag in ("-e", name)]
+        task_flags: list[str] = []
+        if definition is not None:
+            task_flags += definition.container_flags()
+            for mount in definition.mounts:
+                volume = self._volume(record, mount.container_path)
+                suffix = ":ro" if mount.read_only else ""
+                task_flags += ["-v", f"{volume}:{mount.container_path}{suffix}"]
         return subprocess.Popen(
             [
                 *engine_command(self.name),
@@ -150,6 +182,7 @@ class ContainerLauncher:
                 "--name",
                 self.container_name(record),
                 *run_flags(self.name),
+                *task_flags,
                 *env_flags,
                 self.image,
                 *record.command,

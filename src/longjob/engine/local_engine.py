@@ -39,6 +39,7 @@ from longjob.engine.launchers import Launcher
 from longjob.engine.patches import ecs_tasks, iam_checks
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
+from longjob.engine.task_definition import TaskDefinition
 from longjob.engine.task_record import TaskRecord, path_segment
 from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT, LineSink, LocalTaskRuntime
 from longjob.errors import RunInterrupted
@@ -153,6 +154,7 @@ class LocalEngine:
         on_line: LineSink | None = None,
         log_group: str | None = None,
         authorizer: Authorizer | None = None,
+        task_definition: TaskDefinition | None = None,
     ) -> None:
         self.project = project.resolve()
         # Each AWS call checked against the role that makes it on AWS (None: nothing is).
@@ -160,7 +162,6 @@ class LocalEngine:
         # The role Fargate pulls the image and writes the task's lines as (the task
         # execution role), and the image the task definition names.
         self.log_writer: Principal | None = None
-        self.task_image: str | None = None
         self.log_group = log_group
         self._user_sink = on_line
         self.launcher = launcher
@@ -183,6 +184,7 @@ class LocalEngine:
             stop_timeout=stop_timeout,
             on_line=self._on_line,
             may_start=self._may_start,
+            task_definition=task_definition,
         )
         self._log_lock = threading.Lock()
         self._streams: set[str] = set()
@@ -266,7 +268,8 @@ class LocalEngine:
         task_id = record.task_arn.rsplit("/", 1)[-1]
         writer = Principal(self.log_writer.role, task_id)
         checks: list[tuple[Request, str]] = []
-        repository = ecr_repository_arn(self.task_image or "")
+        image = self.runtime.task_definition.image if self.runtime.task_definition else None
+        repository = ecr_repository_arn(image or "")
         if repository is not None:
             checks.append((Request("ecr:GetAuthorizationToken", "*"), REGISTRY_AUTH_FAILED))
             for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
@@ -282,7 +285,7 @@ class LocalEngine:
             try:
                 self.authorizer.check(writer, [request])
             except AccessDenied as denial:
-                return reason.format(image=self.task_image, message=denial.message)
+                return reason.format(image=image, message=denial.message)
         return None
 
     def _on_line(self, record: TaskRecord, line: str) -> None:

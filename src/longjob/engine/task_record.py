@@ -13,6 +13,8 @@ from typing import Any
 
 from longjob_core.contract import CONTAINER_NAME, ITEM_ENV, STAGE_ENV, label
 
+from longjob.engine.task_definition import TaskDefinition
+
 
 def path_segment(text: str) -> str:
     """``text`` as one safe file name: what an execution or stage is called can never make
@@ -44,6 +46,8 @@ class TaskRecord:
     command: list[str]
     environment: dict[str, str]
     log_path: Path
+    definition: TaskDefinition | None = None  # the task definition it runs under, if known
+    scratch: Path | None = None  # the task's private folder (its volumes, HOME, TMPDIR)
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     stopping_at: float | None = None
@@ -67,46 +71,75 @@ class TaskRecord:
         return "DEACTIVATING" if self.stopping_at else "RUNNING"
 
     def describe(self) -> dict[str, Any]:
-        """The task description in botocore's (camelCase) DescribeTasks shape."""
+        """The task description in botocore's (camelCase) DescribeTasks shape, with the
+        fields ECS fills for a Fargate task (as recorded on AWS: docs/aws-facts.md)."""
+        definition = self.definition or TaskDefinition(family="")
+        task_id = self.task_arn.rsplit("/", 1)[-1]
+        stopped = self.done.is_set()
+        started = self.started_at is not None
         container: dict[str, Any] = {
             "containerArn": self.task_arn.replace(":task/", ":container/") + f"/{CONTAINER_NAME}",
             "taskArn": self.task_arn,
-            "name": CONTAINER_NAME,
+            "name": definition.container,
+            "image": definition.image or "",
             "lastStatus": self.last_status,
             "networkBindings": [],
             "networkInterfaces": [],
+            "cpu": "0",
+            "gpuIds": [],
+            "managedAgents": [],
         }
+        if started:
+            container["runtimeId"] = f"{task_id}-{CONTAINER_NAME}"
+            container["imageDigest"] = "sha256:" + "0" * 64
+        region = self.task_arn.split(":")[3]
+        overrides = self.request.get("overrides", {})
         description: dict[str, Any] = {
+            "attachments": [],
+            "attributes": [{"name": "ecs.cpu-architecture", "value": definition.architecture}],
+            "availabilityZone": f"{region}a",
             "taskArn": self.task_arn,
             "clusterArn": self.cluster_arn,
             "taskDefinitionArn": self.task_definition_arn,
             "containers": [container],
+            "cpu": str(overrides.get("cpu", definition.cpu)),
+            "memory": str(overrides.get("memory", definition.memory)),
+            "ephemeralStorage": {
+                "sizeInGiB": overrides.get("ephemeralStorage", {}).get(
+                    "sizeInGiB", definition.ephemeral_gib
+                )
+            },
+            "enableExecuteCommand": bool(self.request.get("enableExecuteCommand", False)),
+            "inferenceAccelerators": [],
             "lastStatus": self.last_status,
-            "desiredStatus": "STOPPED" if self.stopping_at or self.done.is_set() else "RUNNING",
+            "desiredStatus": "STOPPED" if self.stopping_at or stopped else "RUNNING",
             "launchType": self.request.get("launchType", "FARGATE"),
             "platformVersion": self.request.get("platformVersion", "1.4.0"),
-            "platformFamily": "Linux",
-            "overrides": self.request.get("overrides", {}),
+            "overrides": overrides,
             "group": self.request.get("group", "family:" + self.task_definition_arn.split("/")[-1]),
             "startedBy": self.request.get("startedBy", ""),
             "createdAt": epoch_ms(self.created_at),
-            "startedAt": epoch_ms(self.started_at),
-            "connectivity": "CONNECTED",
-            "version": 1,
             "tags": self.request.get("tags", []),
-            "attachments": [],
+            "version": 1,
         }
-        overrides = self.request.get("overrides", {})
-        for key in ("cpu", "memory"):
-            if key in overrides:
-                description[key] = str(overrides[key])
-        if self.done.is_set():
-            container["exitCode"] = self.exit_code
+        if started:
+            description.update(
+                connectivity="CONNECTED",
+                connectivityAt=epoch_ms(self.created_at),
+                pullStartedAt=epoch_ms(self.created_at),
+                pullStoppedAt=epoch_ms(self.started_at),
+                startedAt=epoch_ms(self.started_at),
+                version=2,
+            )
+        if stopped:
+            if self.exit_code is not None:
+                container["exitCode"] = self.exit_code
             description.update(
                 stopCode=self.stop_code,
                 stoppedReason=self.stopped_reason,
                 stoppingAt=epoch_ms(self.stopping_at or self.stopped_at),
                 stoppedAt=epoch_ms(self.stopped_at),
                 executionStoppedAt=epoch_ms(self.stopped_at),
+                version=5 if started else 3,
             )
         return {k: v for k, v in description.items() if v is not None}

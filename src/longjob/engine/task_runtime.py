@@ -23,6 +23,7 @@ from longjob.engine import ACCOUNT
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
 from longjob.engine.launchers import Launcher
 from longjob.engine.private_files import private_directory, private_file
+from longjob.engine.task_definition import TaskDefinition
 from longjob.engine.task_record import TaskContext, TaskRecord, path_segment
 
 ESSENTIAL_EXITED = "EssentialContainerExited"
@@ -62,9 +63,12 @@ class LocalTaskRuntime:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         on_line: LineSink | None = None,
         may_start: StartCheck | None = None,
+        task_definition: TaskDefinition | None = None,
     ) -> None:
         self.launcher = launcher
         self.may_start = may_start
+        # The stack's task definition: what every task runs under (None: ECS's defaults).
+        self.task_definition = task_definition
         self.log_root = log_root
         self.base_env = base_env
         self.region = region
@@ -137,6 +141,7 @@ class LocalTaskRuntime:
             command=command,
             environment=environment,
             log_path=self._log_path(context, environment, task_id),
+            definition=self.task_definition,
         )
         with self._lock:
             self.tasks[record.task_arn] = record
@@ -225,7 +230,10 @@ class LocalTaskRuntime:
         private_directory(record.log_path.parent, self.log_root)
         # A fresh, private home and scratch folder per task, as a container's /tmp is.
         scratch = private_directory(self._scratch(record), self.log_root)
+        record.scratch = scratch
         env = {**self.base_env, "HOME": str(scratch), "TMPDIR": str(scratch)}
+        if record.definition is not None:
+            env.update(record.definition.environment)  # the overrides' come after, and win
         env.update(record.environment)
         env.setdefault(ATTEMPT_ENV, str(record.context.attempt))
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from longjob.engine.service_hooks import FunctionSpec
+from longjob.engine.task_definition import TaskDefinition
 from longjob.errors import TemplateError
 from longjob.stack.template import DeployedTemplate, deployed_template, load_template, local_path
 
@@ -80,6 +81,19 @@ class LocalApplication:
                         ]
                     },
                 )
+
+    def task_definition(self) -> TaskDefinition | None:
+        """The stack's (one) task definition, as ECS registers it."""
+        if self.stack is None:
+            return None
+        found = self.stack.of_type("AWS::ECS::TaskDefinition")
+        if len(found) != 1:
+            return None
+        ((name, resource),) = found.items()
+        try:
+            return TaskDefinition.from_properties(resource["Properties"], self.stack.ref(name))
+        except ValueError as error:
+            raise TemplateError(f"{name}: {error}") from None
 
     def topic_keys(self) -> dict[str, str]:
         """The stack's SNS topics encrypted with a KMS key: topic ARN -> key."""

@@ -53,9 +53,6 @@ def authorizer_for(application: LocalApplication, engine: LocalEngine) -> Author
         )
     if principals.task_execution in roles:
         engine.log_writer = Principal(roles[principals.task_execution], "task")
-    for task_definition in application.stack.of_type("AWS::ECS::TaskDefinition").values():
-        containers = task_definition["Properties"].get("ContainerDefinitions", [])
-        engine.task_image = str(containers[0]["Image"]) if containers else None
     authorizer.passed_to_ecs = [
         arn for arn in (principals.task, principals.task_execution) if arn is not None
     ]
@@ -114,6 +111,7 @@ class LocalStack:
             functions=dict(application.functions),
             stop_timeout=stop_timeout,
             log_group=application.substitutions["LogGroupName"],
+            task_definition=application.task_definition(),
         )
         self.engine.hooks.topic_keys = application.topic_keys()
         if iam:

@@ -47,7 +47,7 @@ from longjob.engine import ACCOUNT, REGION
 from longjob.engine.authorization import AccessDenied
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
 from longjob.engine.iam_requests import Call, Identity, requests_for
-from longjob.engine.patches import iam_checks
+from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY, current
 from longjob.engine.task_record import TaskContext
 from longjob.engine.task_runtime import LocalTaskRuntime
 from longjob.stack.iam_policy import Request
@@ -75,11 +75,11 @@ def current_runtime() -> LocalTaskRuntime:
 
 def authorize(operation: str, params: dict[str, Any], extra: list[Request] | None = None) -> None:
     """Checks an ECS call of the state machine as its role; AccessDeniedException as ECS."""
-    found = iam_checks.current()
+    found = current()
     if found is None:
         return
     authorizer, identity = found
-    principal = authorizer.principal(iam_checks.STEP_FUNCTIONS_KEY)
+    principal = authorizer.principal(STEP_FUNCTIONS_KEY)
     context: dict[str, Any] = {}
     if params.get("cluster"):
         context["ecs:cluster"] = runtime_cluster_arn(params["cluster"], identity)
@@ -98,7 +98,7 @@ def runtime_cluster_arn(cluster: str, identity: Identity) -> str:
 
 def passed_roles() -> list[Request]:
     """RunTask passes the task definition's roles to ECS: iam:PassRole on each."""
-    found = iam_checks.current()
+    found = current()
     if found is None:
         return []
     authorizer, _ = found
