@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,6 +87,31 @@ def run_job(engine: LocalEngine, application: LocalApplication):
         return result, job_summary(result)
 
     return run
+
+
+def run_on_local_stack(
+    project: Path,
+    launcher: Any,
+    document: dict[str, Any],
+    iam: bool = True,
+    secrets: dict[str, str] | None = None,
+) -> tuple[RunResult, dict[str, Any] | None, dict[str, Any]]:
+    """Runs a job on the project's stack on this machine (the `longjob run` path): its
+    result, summary and IAM report (by role name)."""
+    from longjob.stack.local import LocalStack
+
+    application = load_application(project, {"RetryDelaySeconds": "1"})
+    with LocalStack(application, launcher, 5.0, secrets, iam=iam) as local:
+        assert local.aws is not None
+        assert local.stack is not None
+        arn = local.aws.sfn.start_execution(
+            stateMachineArn=local.stack.state_machine_arn,
+            name=f"{document['job']}-local",
+            input=json.dumps(document),
+        )["executionArn"]
+        result = local.end(arn)
+        report = {row["role"]: row for row in local.iam_report() or []}
+    return result, job_summary(result), report
 
 
 def stage(name: str, script: str, *args: str, **fields: Any) -> dict[str, Any]:

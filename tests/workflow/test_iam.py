@@ -19,11 +19,9 @@ import pytest
 from longjob.engine.launchers import ProcessLauncher
 from longjob.engine.local_engine import RunResult
 from longjob.errors import TemplateError
-from longjob.stack.application import load_application
-from longjob.stack.local import LocalStack
 from tests.conftest import ROOT, VENV_BIN
 
-from .conftest import job_summary
+from .conftest import run_on_local_stack
 
 DATA_BUCKET = "longjob-example-backups"  # samconfig.toml's DataBucketName
 ACCOUNT = "123456789012"
@@ -49,20 +47,7 @@ def run_job(
     iam: bool = True,
     secrets: dict[str, str] | None = None,
 ) -> tuple[RunResult, Any, dict[str, Any]]:
-    """Runs the job on the project's local stack: its result, summary and IAM report."""
-    application = load_application(project, {"RetryDelaySeconds": "1"})
-    launcher = ProcessLauncher(project)
-    with LocalStack(application, launcher, 2.0, secrets, iam=iam) as local:
-        assert local.aws is not None
-        assert local.stack is not None
-        arn = local.aws.sfn.start_execution(
-            stateMachineArn=local.stack.state_machine_arn,
-            name=f"{document['job']}-iam",
-            input=json.dumps(document),
-        )["executionArn"]
-        result = local.end(arn)
-        report = {row["role"]: row for row in local.iam_report() or []}
-    return result, job_summary(result), report
+    return run_on_local_stack(project, ProcessLauncher(project), document, iam, secrets)
 
 
 def logs(result: RunResult) -> str:

@@ -11,11 +11,9 @@ import pytest
 from longjob.containers import engine_command
 from longjob.engine.launchers import ContainerLauncher
 from longjob.engine.local_engine import RunResult
-from longjob.stack.application import load_application
-from longjob.stack.local import LocalStack
 from tests.conftest import ROOT
 
-from .conftest import FIXTURES, job_summary
+from .conftest import FIXTURES, run_on_local_stack
 from .test_run_command import SUBS, longjob
 
 pytestmark = pytest.mark.image
@@ -74,17 +72,9 @@ def probe_image(image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def run_in_image(project: Path, image: str, document: dict) -> tuple[RunResult, dict]:
-    application = load_application(project, {"RetryDelaySeconds": "1"})
-    with LocalStack(application, ContainerLauncher("podman", image), 5.0) as local:
-        assert local.aws is not None
-        assert local.stack is not None
-        arn = local.aws.sfn.start_execution(
-            stateMachineArn=local.stack.state_machine_arn,
-            name=f"{document['job']}-podman",
-            input=json.dumps(document),
-        )["executionArn"]
-        result = local.end(arn)
-    return result, job_summary(result)
+    result, summary, _ = run_on_local_stack(project, ContainerLauncher("podman", image), document)
+    assert summary is not None
+    return result, summary
 
 
 def test_the_task_definition_applies_in_the_container(project: Path, probe_image: str) -> None:

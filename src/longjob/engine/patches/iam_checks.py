@@ -24,7 +24,7 @@ import botocore.session
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError
 
-from longjob.engine.authorization import AccessDenied, Authorizer
+from longjob.engine.authorization import AccessDenied, Authorizer, Principal
 from longjob.engine.iam_requests import Call, Identity, kms_key_arn, requests_for
 from longjob.stack.iam_policy import Request
 
@@ -117,14 +117,21 @@ def _refusal(prefix: str, denial: AccessDenied) -> Exception:
     return error
 
 
-def _normal_action(self: Any, resource: str = "*") -> None:
+def _checked_caller(response: Any) -> tuple[Authorizer, Identity, Principal] | None:
+    """Who sent this request, when the run checks that caller (else None)."""
     found = current()
     if found is None:
-        return
+        return None
     authorizer, identity = found
-    principal = authorizer.principal(access_key_of(self))
-    if principal is None:
+    principal = authorizer.principal(access_key_of(response))
+    return None if principal is None else (authorizer, identity, principal)
+
+
+def _normal_action(self: Any, resource: str = "*") -> None:
+    caller = _checked_caller(self)
+    if caller is None:
         return
+    authorizer, identity, principal = caller
     call = Call(signing_name(self.boto3_service_name), self._get_action(), _Params(self))
     if (call.prefix, call.operation) in NO_PERMISSION:
         return
@@ -180,13 +187,10 @@ def _kms_requests(self: Any, action: str, bucket: str | None, identity: Identity
 
 
 def _s3_action(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
-    found = current()
-    if found is None:
+    caller = _checked_caller(self)
+    if caller is None:
         return
-    authorizer, identity = found
-    principal = authorizer.principal(access_key_of(self))
-    if principal is None:
-        return
+    authorizer, identity, principal = caller
     action = str(self._get_action())
     action = S3_ACTIONS.get(action, action)
     params: dict[str, Any] = {"Bucket": bucket_name, "Key": key_name}
