@@ -96,16 +96,21 @@ else
 fi
 
 # The script's environment: the platform's variables, the job's allowed ones and the
-# resolved secret references, written by the helper as NAME\0VALUE\0 pairs (values may hold
-# any character and are never printed). Variables that could run code are left out (and
-# named on stderr); a reference that cannot be resolved stops the task (125).
+# resolved secret references, written by the helper as NAME\0VALUE\0KIND\0 (values may hold
+# any character and are never printed; KIND s marks a resolved secret). Variables that could
+# run code are left out (and named on stderr); a reference that cannot be resolved stops the
+# task (125).
 helper_python=${LONGJOB_PYTHON:-$(command -v python3 || true)}
 [ -n "$helper_python" ] || die 125 "python3 is needed to prepare the script's environment"
-pairs=()
-mapfile -d '' -t pairs < <("$helper_python" -I "$here/lib/task_environment.py")
+fields=()
+mapfile -d '' -t fields < <("$helper_python" -I "$here/lib/task_environment.py")
 wait "$!"
 helper_status=$?
 [ "$helper_status" -eq 0 ] || die 125 "secret references could not be resolved; the script was not started"
+secret_values=()
+for ((i = 0; i + 2 < ${#fields[@]}; i += 3)); do
+    [ "${fields[i + 2]}" = s ] && secret_values+=("${fields[i + 1]}")
+done
 
 stage=${LONGJOB_STAGE:-}
 attempt=${LONGJOB_ATTEMPT:-1}
@@ -144,6 +149,14 @@ die_with_parent=()
 if setpriv_bin=$(command -v setpriv) && "$setpriv_bin" --pdeathsig KILL -- true 2>/dev/null; then
     die_with_parent=("$setpriv_bin" --pdeathsig KILL --)
 fi
+# What the script writes reaches the log through a masker per stream (lib/mask_output.py):
+# the values of resolved secrets and what looks like a credential become ***. The secrets
+# reach it on fd 3, never on a command line or in an environment.
+masker=("$helper_python" -I "$here/lib/mask_output.py")
+exec {masked_out}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}"))
+masker_out=$!
+exec {masked_err}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}") >&2)
+masker_err=$!
 (
     trap - INT QUIT TERM
     # Exactly the environment the helper built, nothing inherited besides it.
@@ -152,15 +165,18 @@ fi
         # shellcheck disable=SC2163 # export -n of the variable named by $name, on purpose
         unset "$name" 2>/dev/null || export -n "$name"
     done < <(compgen -e)
-    for ((i = 0; i + 1 < ${#pairs[@]}; i += 2)); do
-        export "${pairs[i]}=${pairs[i + 1]}"
+    for ((i = 0; i + 2 < ${#fields[@]}; i += 3)); do
+        export "${fields[i]}=${fields[i + 1]}"
     done
+    exec >&"$masked_out" 2>&"$masked_err" {masked_out}>&- {masked_err}>&-
     if [ -n "$setsid_bin" ]; then
         exec "${die_with_parent[@]}" "$setsid_bin" "$interpreter_bin" "$script_path" "${params[@]}"
     fi
     exec "${die_with_parent[@]}" "$interpreter_bin" "$script_path" "${params[@]}"
 ) <&0 &
 child=$!
+# Only the script (and what it starts) holds the pipes now: the maskers end when it has.
+exec {masked_out}>&- {masked_err}>&-
 
 # shellcheck disable=SC2329 # invoked by the traps below
 forward() {
@@ -222,6 +238,12 @@ if [ -n "$watchdog" ]; then
     wait "$watchdog" 2>/dev/null
 fi
 [ "$timed_out" = 1 ] && rc=124
+# The script's last lines before the end line. Something the script left running may
+# still hold a pipe: that is not waited for beyond two seconds.
+for _ in {1..40}; do
+    kill -0 "$masker_out" 2>/dev/null || kill -0 "$masker_err" 2>/dev/null || break
+    sleep 0.05
+done
 
 end_line "$rc" "$timed_out"
 exit "$rc"

@@ -14,8 +14,9 @@ environment it is about to check.
   (task role, AWS_ENDPOINT_URL); errors name the variable and the reference, never a value
   (exit 125).
 
-Output on stdout, only when everything succeeded: ``NAME\\0VALUE\\0`` for every variable of
-the script's environment.
+Output on stdout, only when everything succeeded: ``NAME\\0VALUE\\0KIND\\0`` for every
+variable of the script's environment, KIND ``s`` for a value a secret reference resolved to
+(the entrypoint masks those in the script's output), ``p`` for any other.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 EXIT_UNRESOLVED = 125
+SECRET, PLAIN = b"s", b"p"
 SSM_PREFIX = "ssm:"
 SECRETS_MANAGER_PREFIX = "secretsmanager:"
 
@@ -157,7 +159,9 @@ def main() -> int:
         return EXIT_UNRESOLVED
     out = sys.stdout.buffer
     for name, value in resolved.items():
-        out.write(name.encode() + b"\0" + value.encode() + b"\0")
+        secret = not is_platform(name) and is_reference(environment[name])
+        kind = SECRET if secret else PLAIN
+        out.write(name.encode() + b"\0" + value.encode() + b"\0" + kind + b"\0")
     out.flush()
     return 0
 

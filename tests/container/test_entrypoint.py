@@ -494,6 +494,81 @@ def test_xtrace_cannot_print_a_resolved_secret(
     assert "hunter2" not in result.stdout + result.stderr
 
 
+# Prints its secrets on purpose, every way a script could: whole, in pieces across writes,
+# on both streams, inside a line longer than an awslogs event (262,118 bytes), line by line.
+LEAKY_SCRIPT = r"""
+import os, sys, time
+db, api = os.environ["T_DB"], os.environ["T_API"]
+print("db is " + db, flush=True)
+sys.stderr.write("api " + api[:3]); sys.stderr.flush(); time.sleep(0.05)
+sys.stderr.write(api[3:] + " on stderr\n"); sys.stderr.flush()
+print("x" * 262_110 + api + "y" * 10, flush=True)
+for line in db.splitlines():
+    print("piece: " + line, flush=True)
+print("still readable: T_DB=" + sys.argv[1])
+"""
+
+
+def test_a_script_that_prints_its_secrets_shows_stars_in_their_place(
+    toolbox: Path, aws_env: dict[str, str], secrets: dict[str, str]
+) -> None:
+    (toolbox / "scripts" / "leak.py").write_text(LEAKY_SCRIPT)
+    ssm_ref, sm_ref = secrets
+    env = aws_env | {"T_DB": ssm_ref, "T_API": sm_ref}
+    result = run(toolbox / "entrypoint.sh", "python", "leak.py", "--", ssm_ref, env=env)
+    assert result.returncode == 0, result.stderr
+    everything = result.stdout + result.stderr
+    for value in secrets.values():
+        assert value not in everything
+        for line in value.splitlines():
+            assert line not in everything
+    out = result.stdout.splitlines()
+    assert out[0:2] == ["db is ***", "***"]  # a multi-line value: each of its lines masked
+    assert out[2] == "x" * 262_110 + "***" + "y" * 10  # the long line: pieces, secret whole
+    assert out[3:5] == ["piece: ***", "piece: ***"]
+    assert out[5] == f"still readable: T_DB={ssm_ref}"  # a reference is not a secret
+    assert "api *** on stderr" in result.stderr.splitlines()
+
+
+def test_what_looks_like_a_credential_is_masked_without_a_reference(toolbox: Path) -> None:
+    (toolbox / "scripts" / "creds.sh").write_text(
+        "echo 'export PGPASSWORD=hunter22 user=app'\n"
+        'echo \'{"password": "two words", "user": "app"}\'\n'
+        "echo 'key AKIAIOSFODNN7EXAMPLE in use' >&2\n"
+        "echo 'url postgres://app:pa55word@db:5432/prod'\n"
+        "echo 'Authorization: Bearer abcdefgh12345678'\n"
+    )
+    result = run(toolbox / "entrypoint.sh", "bash", "creds.sh")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "export PGPASSWORD=*** user=app",
+        '{"password": "***", "user": "app"}',
+        "url postgres://app:***@db:5432/prod",
+        "Authorization: Bearer ***",
+    ]
+    assert "key *** in use" in result.stderr.splitlines()
+
+
+def test_masked_lines_reach_the_log_as_they_are_written(toolbox: Path) -> None:
+    """The masker passes each line on when it is complete, not when the script ends."""
+    (toolbox / "scripts" / "slow.sh").write_text("echo first\nsleep 5\necho second\n")
+    process = subprocess.Popen(
+        [str(toolbox / "entrypoint.sh"), "bash", "slow.sh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=base_env(),
+    )
+    started = time.monotonic()
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "first\n"
+        assert time.monotonic() - started < 4
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_the_entrypoint_and_validation_read_one_file_of_rules() -> None:
     """The image cannot import longjob_core: the rules live in container/lib, and the
     layer's module is a link to that file."""

@@ -1,0 +1,172 @@
+"""Masks secrets in what a script writes, before it reaches the task's log.
+
+entrypoint.sh runs one of these per output stream (stdout, stderr): the script writes into
+a pipe, this reads the pipe and writes to the task's own stream, which the awslogs driver
+sends to CloudWatch Logs. As CI systems do with their secret variables:
+
+- every value a secret reference resolved to becomes ``***`` (each line of a multi-line
+  value too, since it can only be printed line by line);
+- so does what looks like a credential whatever its origin: an AWS access key id, the
+  value after a password/token/secret-key name (``password=…``, ``"api_key": "…"``,
+  ``Authorization: Bearer …``), the password in a URL (``postgres://user:…@host``).
+
+Lines are written as soon as they are complete (awslogs makes one event of each line
+anyway), so a secret split across two writes is still whole when it is masked. A line
+longer than LONG_LINE bytes, where awslogs splits it into several events too, is passed on
+in pieces, each piece keeping back the bytes that could begin a secret (credential shapes
+are only recognised within a piece). The secrets are read first, NUL-separated, from fd 3
+(never from the command line or the environment, where /proc would show them).
+
+Run as ``python3 -I``; it stops when the script and all it started have closed the pipe,
+not on a signal: the last lines a stopping script writes are the ones a reader wants.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+
+MASK = b"***"
+# The awslogs driver's largest event, 256 KiB less 26 bytes of overhead (Docker's
+# daemon/logger/awslogs and Fargate's shim-loggers-for-containerd; docs/aws-facts.md).
+LONG_LINE = 262_118
+SECRETS_FD = 3
+READ_SIZE = 64 * 1024
+
+# Credentials recognised by their shape or by the name before them. The value ends at
+# white space, a quote or a separator of query strings and lists; quoted values are kept
+# quoted. A secret reference (ssm:/…, secretsmanager:…) names a secret, it is not one.
+_NAMES = (
+    rb"\w*(?:password|passwd|pwd|secret_?key|secret_?access_?key|client_?secret|api_?key"
+    rb"|access_?token|auth_?token|session_?token|private_?key)\w*"
+)
+
+
+def _keep_quotes(match: re.Match[bytes]) -> bytes:
+    """The name kept, the value masked (inside its quotes, if it had them)."""
+    value = match.group("value")
+    quote = value[:1] if value[:1] in (b'"', b"'") else b""
+    return match.group("name") + quote + MASK + quote
+
+
+CREDENTIALS: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], bytes]], ...] = (
+    # AWS access key ids (long-term AKIA…, temporary ASIA…): 20 upper-case characters.
+    (re.compile(rb"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), lambda _: MASK),
+    # NAME=value, NAME: value, "NAME": "value" (JSON), case-insensitive.
+    (
+        re.compile(
+            rb"(?i)(?P<name>[\"']?" + _NAMES + rb"[\"']?\s*[=:]\s*)"
+            rb"(?P<value>\"(?!ssm:|secretsmanager:)[^\"]+\"|'(?!ssm:|secretsmanager:)[^']+'"
+            rb"|(?![\"']|ssm:|secretsmanager:|\*\*\*)[^\s\"'&;,]+)"
+        ),
+        _keep_quotes,
+    ),
+    # Authorization: Bearer <token> / Basic <credentials>.
+    (
+        re.compile(rb"(?i)(?P<name>\b(?:bearer|basic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})"),
+        _keep_quotes,
+    ),
+    # scheme://user:password@host
+    (
+        re.compile(rb"(?P<name>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)"),
+        _keep_quotes,
+    ),
+)
+
+
+class Masker:
+    """Masks the given secret values and credential shapes in lines of bytes."""
+
+    def __init__(self, secrets: list[bytes]) -> None:
+        values: set[bytes] = set()
+        for secret in secrets:
+            if not secret:
+                continue
+            values.add(secret)
+            values.update(line.strip() for line in secret.splitlines() if line.strip())
+        ordered = sorted(values, key=len, reverse=True)  # the longest wins where they overlap
+        self.longest = len(ordered[0]) if ordered else 0
+        self._secrets = re.compile(b"|".join(re.escape(v) for v in ordered)) if ordered else None
+
+    def secrets(self, data: bytes) -> bytes:
+        return self._secrets.sub(MASK, data) if self._secrets is not None else data
+
+    def line(self, data: bytes) -> bytes:
+        data = self.secrets(data)
+        for pattern, replacement in CREDENTIALS:
+            data = pattern.sub(replacement, data)
+        return data
+
+
+class Stream:
+    """One stream's pending bytes: complete lines go out masked; a partial line waits for
+    its end, or goes out in masked pieces once it is longer than LONG_LINE."""
+
+    def __init__(self, masker: Masker) -> None:
+        self.masker = masker
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self.pending + chunk
+        end = data.rfind(b"\n")
+        out = b""
+        if end >= 0:
+            out = b"\n".join(self.masker.line(x) for x in data[:end].split(b"\n")) + b"\n"
+            data = data[end + 1 :]
+        if len(data) > LONG_LINE:
+            # Masked first, so every whole secret is gone; the tail that could still be
+            # the start of one waits for the next bytes.
+            data = self.masker.secrets(data)
+            keep = max(0, self.masker.longest - 1)
+            cut = len(data) - keep
+            out += data[:cut]
+            data = data[cut:]
+        self.pending = data
+        return out
+
+    def close(self) -> bytes:
+        data, self.pending = self.pending, b""
+        return self.masker.line(data) if data else b""
+
+
+def read_secrets(fd: int) -> list[bytes]:
+    chunks = []
+    while chunk := os.read(fd, READ_SIZE):
+        chunks.append(chunk)
+    os.close(fd)
+    return [s for s in b"".join(chunks).split(b"\0") if s]
+
+
+def write_all(fd: int, data: bytes) -> bool:
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        return False  # the reader has gone; keep draining so the script is not blocked
+    return True
+
+
+def main() -> int:
+    # A stop is for the script: this keeps reading until the pipe closes.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        secrets = read_secrets(SECRETS_FD)
+    except OSError:
+        secrets = []
+    stream = Stream(Masker(secrets))
+    writable = True
+    while chunk := os.read(0, READ_SIZE):
+        out = stream.feed(chunk)
+        if out and writable:
+            writable = write_all(1, out)
+    if writable:
+        write_all(1, stream.close())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
