@@ -149,14 +149,21 @@ die_with_parent=()
 if setpriv_bin=$(command -v setpriv) && "$setpriv_bin" --pdeathsig KILL -- true 2>/dev/null; then
     die_with_parent=("$setpriv_bin" --pdeathsig KILL --)
 fi
-# What the script writes reaches the log through a masker per stream (lib/mask_output.py):
-# the values of resolved secrets and what looks like a credential become ***. The secrets
-# reach it on fd 3, never on a command line or in an environment.
+# What the script writes reaches the log through a masker (lib/mask_output.py): the values
+# of resolved secrets and what looks like a credential become ***. The secrets reach it on
+# fd 3, never on a command line or in an environment. Where stdout and stderr are one pipe
+# or file (a local process task), one masker keeps the script's lines in their order;
+# otherwise (a container: the log driver reads each stream) there is one per stream.
 masker=("$helper_python" -I "$here/lib/mask_output.py")
 exec {masked_out}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}"))
 masker_out=$!
-exec {masked_err}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}") >&2)
-masker_err=$!
+if [ /dev/stdout -ef /dev/stderr ]; then
+    exec {masked_err}>&"$masked_out"
+    masker_err=$masker_out
+else
+    exec {masked_err}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}") >&2)
+    masker_err=$!
+fi
 (
     trap - INT QUIT TERM
     # Exactly the environment the helper built, nothing inherited besides it.
@@ -244,6 +251,7 @@ for _ in {1..40}; do
     kill -0 "$masker_out" 2>/dev/null || kill -0 "$masker_err" 2>/dev/null || break
     sleep 0.05
 done
+kill -s KILL "$masker_out" "$masker_err" 2>/dev/null # they ignore TERM; a task's end kills them too
 
 end_line "$rc" "$timed_out"
 exit "$rc"

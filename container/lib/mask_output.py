@@ -39,9 +39,12 @@ READ_SIZE = 64 * 1024
 # Credentials recognised by their shape or by the name before them. The value ends at
 # white space, a quote or a separator of query strings and lists; quoted values are kept
 # quoted. A secret reference (ssm:/…, secretsmanager:…) names a secret, it is not one.
+# Every repetition before a fixed part is bounded: an unbounded \w* before "password" would
+# try every split of a long word, quadratic in the line's length (a 256 KiB line of letters
+# would take hours).
 _NAMES = (
-    rb"\w*(?:password|passwd|pwd|secret_?key|secret_?access_?key|client_?secret|api_?key"
-    rb"|access_?token|auth_?token|session_?token|private_?key)\w*"
+    rb"\b\w{0,40}?(?:password|passwd|pwd|secret_?key|secret_?access_?key|client_?secret"
+    rb"|api_?key|access_?token|auth_?token|session_?token|private_?key)\w{0,40}"
 )
 
 
@@ -71,7 +74,10 @@ CREDENTIALS: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], bytes]],
     ),
     # scheme://user:password@host
     (
-        re.compile(rb"(?P<name>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)"),
+        re.compile(
+            rb"(?P<name>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^/\s:@]{1,256}:)"
+            rb"(?P<value>[^@\s/]{1,256})(?=@)"
+        ),
         _keep_quotes,
     ),
 )

@@ -3,6 +3,9 @@
 The state machine builds the summary and catches every error of this function: a failed
 notification is recorded in the execution, never changes the job's result. A skipped run
 is also counted in a CloudWatch metric (an alarm watches it), so no run is dropped quietly.
+Each failed task is explained, with its last log lines (read from its stream: the
+function's role may read the task log group's streams, nothing else) and links
+(longjob_core.failure_reports).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -21,6 +25,7 @@ from typing import Any
 
 import boto3
 from longjob_core.contract import FAILED, INVALID, SKIPPED, TIMED_OUT
+from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import body, subject
 
 # The "failure" policy sends what needs a person: runs that failed, timed out, were
@@ -56,6 +61,18 @@ def sns_client() -> Any:
 @cache
 def ssm_client() -> Any:
     return boto3.client("ssm")
+
+
+@cache
+def logs_client() -> Any:
+    return boto3.client("logs")
+
+
+def explained(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with its failures explained and their last log lines."""
+    log_group = summary.get("logGroup")
+    reader = cloudwatch_reader(logs_client(), log_group) if log_group else None
+    return with_failure_details(summary, reader, os.environ.get("AWS_REGION"))
 
 
 def should_notify(policy: str, status: str) -> bool:
@@ -169,11 +186,15 @@ def notify(
     sns: Any,
     ssm: Any,
     webhook: WebhookPolicy | None = None,
+    details: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Publishes the summary per its notify policy; returns what was sent."""
+    """Publishes the summary per its notify policy; returns what was sent. ``details``
+    adds to a summary that is sent what the workflow could not carry (failure_reports)."""
     status = summary.get("status", "UNKNOWN")
     if not should_notify(summary.get("notify", "always"), status):
         return {"sent": [], "skipped": f"notify policy {summary.get('notify')!r}"}
+    if details is not None:
+        summary = details(summary)
     text = body(summary)
     sent, errors = [], []
     try:
@@ -215,4 +236,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         webhook_parameter=os.environ.get("WEBHOOK_URL_PARAMETER", ""),
         sns=sns_client(),
         ssm=ssm_client(),
+        details=explained,
     )

@@ -569,6 +569,21 @@ def test_masked_lines_reach_the_log_as_they_are_written(toolbox: Path) -> None:
         process.wait()
 
 
+def test_a_leftover_holding_the_output_does_not_hold_the_task(toolbox: Path) -> None:
+    """A background process that keeps the script's stdout open: the entrypoint ends
+    anyway (after a short wait for the last lines), and no masker outlives it."""
+    (toolbox / "scripts" / "daemon.sh").write_text("sleep 31.25 &\necho started\n")
+    result = run(toolbox / "entrypoint.sh", "bash", "daemon.sh")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "started\n"
+    assert events(result.stderr)[-1]["exitCode"] == 0
+    maskers = subprocess.run(
+        ["pgrep", "-f", str(toolbox / "lib" / "mask_output.py")], capture_output=True, check=False
+    )
+    assert maskers.stdout == b""
+    subprocess.run(["pkill", "-f", "sleep 31.25"], check=False)
+
+
 def test_the_entrypoint_and_validation_read_one_file_of_rules() -> None:
     """The image cannot import longjob_core: the rules live in container/lib, and the
     layer's module is a link to that file."""

@@ -212,3 +212,18 @@ def test_skipped_runs_raise_an_alarm(full: DeployedTemplate) -> None:
     assert alarm["AlarmActions"] == [full.ref("NotificationTopic")]
     notify_env = full.properties("NotifyFunction")["Environment"]["Variables"]
     assert notify_env["STACK_NAME"] == full.identity.name
+
+
+def test_notify_may_read_the_task_streams_and_nothing_else_of_the_logs(
+    full: DeployedTemplate,
+) -> None:
+    """A failed task's last lines go into the notification: GetLogEvents on the stack's
+    toolbox streams only, no write, no other group, no other log action."""
+    group = full.ref("TaskLogGroup")
+    stream = f"{arn(full, 'logs', 'log-group:' + group)}:log-stream:toolbox/toolbox/" + "0" * 32
+    statements = full.policy_statements("NotifyFunctionRole")
+    assert allows(statements, "logs:GetLogEvents", stream)
+    assert not allows(statements, "logs:GetLogEvents", stream.replace("/tasks:", "/other:"))
+    assert not allows(statements, "logs:GetLogEvents", stream.replace("toolbox/toolbox/", "x/"))
+    for action in ("logs:PutLogEvents", "logs:FilterLogEvents", "logs:StartQuery"):
+        assert not allows(statements, action, stream), action

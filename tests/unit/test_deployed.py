@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from longjob.cli import main
 from longjob.cli.operate import execution_name
-from longjob.stack.deployed import Aws, AwsError, console_url
+from longjob.stack.deployed import Aws, AwsError
 
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:longjob-prod-job"
 
@@ -105,11 +105,3 @@ def test_execution_names_are_readable_unique_and_short_enough() -> None:
     assert name.startswith("nightly-maintenance-20261130T030000Z-")
     assert name != execution_name("nightly-maintenance", now)
     assert len(execution_name("j" * 64, now)) <= 80
-
-
-def test_console_url() -> None:
-    arn = "arn:aws:states:eu-west-1:123456789012:execution:longjob-prod-job:n1"
-    assert console_url(arn) == (
-        "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1"
-        f"#/v2/executions/details/{arn}"
-    )

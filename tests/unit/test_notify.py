@@ -260,4 +260,44 @@ def test_handler_uses_its_environment(aws: dict, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "")
     monkeypatch.setattr(notify, "sns_client", lambda: aws["sns"])
     monkeypatch.setattr(notify, "ssm_client", lambda: aws["ssm"])
+    # Lambda sets both for every function.
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert notify.lambda_handler(event("notify_failed"), None)["sent"] == ["sns"]
+    (message,) = received(aws)
+    assert "(the task wrote no log line)" in message["Message"]  # no stream: said, not fatal
+
+
+def test_handler_adds_the_failed_tasks_last_log_lines(
+    aws: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines come from the task's stream, after it stopped; then the links."""
+    logs = boto3.client("logs", region_name="us-east-1")
+    group, task = "/longjob/longjob-prod/tasks", "0f3c9d2e8a7b4c5d9e1f2a3b4c5d6e7f"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=f"toolbox/toolbox/{task}")
+    lines = ['{"longjob":"start","stage":"backup"}']
+    lines += [f"dumping table {n}" for n in range(1, 15)]
+    lines += ["pg_dump: error: connection to server failed", '{"longjob":"end","exitCode":2}']
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=f"toolbox/toolbox/{task}",
+        logEvents=[{"timestamp": 1796008000000 + n, "message": m} for n, m in enumerate(lines)],
+    )
+    monkeypatch.setenv("TOPIC_ARN", aws["topic"])
+    monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setattr(notify, "sns_client", lambda: aws["sns"])
+    monkeypatch.setattr(notify, "ssm_client", lambda: aws["ssm"])
+    monkeypatch.setattr(notify, "logs_client", lambda: logs)
+    notify.lambda_handler({**event("notify_failed"), "logLines": 3}, None)
+    (message,) = received(aws)
+    text = message["Message"]
+    assert "  the script exited with code 2" in text
+    assert text.index("STAGE ") < text.index("  last 3 log line(s):")
+    assert (
+        "  | dumping table 13\n  | dumping table 14\n"
+        "  | pg_dump: error: connection to server failed\n"
+    ) in text
+    assert f"log-events/toolbox$252Ftoolbox$252F{task}" in text
+    assert "Logs Insights, the run's time: https://us-east-1.console.aws.amazon.com/" in text

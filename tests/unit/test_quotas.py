@@ -107,6 +107,24 @@ def test_the_largest_document_the_schema_allows_keeps_its_summary_under_the_caus
     assert summary.fits, summary.value
 
 
+def test_the_notification_counts_fifty_log_lines_per_failure_and_still_fits_sns() -> None:
+    """5 failures (the run keeps no more) of 50 lines of 400 bytes, the longest
+    explanations, links and the largest summary: under SNS's 262,144 bytes."""
+    document = {
+        "job": "j" * 64,
+        "notifyLogLines": 50,
+        "stages": [
+            {"name": f"{i:02d}" + "s" * 62, "run": ["bash", "x.sh"], "onFailure": "continue"}
+            for i in range(100)
+        ],
+    }
+    wide = estimate(document, "notification")
+    assert wide.limit == limits.SNS_MESSAGE_BYTES
+    assert wide.fits, wide.value
+    few = estimate({**document, "notifyLogLines": 0}, "notification")
+    assert wide.value - few.value >= 5 * 50 * 400  # the lines are counted at their longest
+
+
 def test_a_document_over_the_payload_limit_is_refused_with_its_size() -> None:
     document = {"job": "big", "stages": [{"name": "s", "run": ["bash", "x.sh", "y" * 270_000]}]}
     size = len(json.dumps(document, separators=(",", ":")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from longjob_core.summary import summary_from
 
+from longjob.containers import engine_command
 from longjob.engine.launchers import ProcessLauncher
 from longjob.engine.local_engine import LocalEngine, RunResult
 from longjob.stack.application import LocalApplication, load_application
@@ -112,6 +114,41 @@ def run_on_local_stack(
         result = local.end(arn)
         report = {row["role"]: row for row in local.iam_report() or []}
     return result, job_summary(result), report
+
+
+def scratch(project: Path, tmp_path: Path, edit: tuple[str, str] | None = None) -> Path:
+    """A copy of the project, its template changed by one (old, new) edit."""
+    copy = tmp_path / "project"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".longjob", "__pycache__"))
+    if edit is not None:
+        template = copy / "template.yaml"
+        text = template.read_text()
+        old, new = edit
+        assert text.count(old) == 1, old
+        template.write_text(text.replace(old, new))
+    return copy
+
+
+@pytest.fixture(scope="session")
+def scripts_image(image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The toolbox image with these tests' scripts as t/, as local runs see them (built
+    from it, offline)."""
+    context = tmp_path_factory.mktemp("scripts-image")
+    shutil.copytree(HERE / "scripts", context / "t")
+    (context / "Containerfile").write_text(
+        f"FROM {image}\nCOPY --chown=root:root --chmod=0755 t/ /usr/src/app/scripts/t/\n"
+    )
+    tag = image + "-scripts"
+    build = subprocess.run(
+        [*engine_command("podman"), "build", "-t", tag, "-f", "Containerfile", "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    return tag
 
 
 def stage(name: str, script: str, *args: str, **fields: Any) -> dict[str, Any]:

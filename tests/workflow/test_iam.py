@@ -8,7 +8,6 @@ on the local stack (the `longjob run` path) and fails where and as it would on A
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -21,24 +20,10 @@ from longjob.engine.local_engine import RunResult
 from longjob.errors import TemplateError
 from tests.conftest import ROOT, VENV_BIN
 
-from .conftest import run_on_local_stack
+from .conftest import run_on_local_stack, scratch
 
 DATA_BUCKET = "longjob-example-backups"  # samconfig.toml's DataBucketName
 ACCOUNT = "123456789012"
-
-
-def scratch(project: Path, tmp_path: Path, edit: tuple[str, str] | None = None) -> Path:
-    """A copy of the project, its template changed by one (old, new) edit."""
-    copy = tmp_path / "project"
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".longjob", "__pycache__"))
-    if edit is not None:
-        template = copy / "template.yaml"
-        text = template.read_text()
-        old, new = edit
-        assert text.count(old) == 1, old
-        template.write_text(text.replace(old, new))
-    return copy
 
 
 def run_job(

@@ -262,6 +262,11 @@ def report_tail(output: str) -> list[str]:
     tail = lines[start:]
     generic = []
     for line in tail:
+        # Where the rest of a failed task's log is: the console deployed, a file locally.
+        if line.startswith("Logs Insights, the run's time: "):
+            generic.pop()  # and the blank line before it
+            continue
+        line = re.sub(r"^  (log: https://|log file: ).*", "  <where the log is>", line)
         line = re.sub(r"\b[0-9a-f]{32}\b", "<task>", line)
         line = re.sub(r"\(([a-z-]+)-\d{8}T\d{6}Z-[0-9a-f]{4}\)", r"(\1-<time>)", line)
         line = re.sub(r"\b\d+(m\d\ds|s)\b", "<t>", line)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from longjob.containers import engine_command
 from longjob.engine.launchers import ContainerLauncher
 from longjob.engine.local_engine import RunResult
 from tests.conftest import ROOT
@@ -42,49 +40,20 @@ def test_tasks_run_in_the_image(image: str, project: Path) -> None:
     assert document["output"]["secretExit"] == 125
 
 
-WRITE_SCRIPT = """#!/bin/bash
-# Writes a file at $1 and says where and with what mode its folder is.
-set -e
-echo probe > "$1"
-echo "wrote $1 in $(dirname "$1") mode $(stat -c %a "$(dirname "$1")")"
-"""
-
-
-@pytest.fixture(scope="module")
-def probe_image(image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The toolbox image with one more script, t/write.sh (built from it, offline)."""
-    context = tmp_path_factory.mktemp("probe-image")
-    (context / "write.sh").write_text(WRITE_SCRIPT)
-    (context / "Containerfile").write_text(
-        f"FROM {image}\nCOPY --chown=root:root --chmod=0755 write.sh "
-        "/usr/src/app/scripts/t/write.sh\n"
-    )
-    tag = image + "-probe"
-    build = subprocess.run(
-        [*engine_command("podman"), "build", "-t", tag, "-f", "Containerfile", "."],
-        cwd=context,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr
-    return tag
-
-
 def run_in_image(project: Path, image: str, document: dict) -> tuple[RunResult, dict]:
     result, summary, _ = run_on_local_stack(project, ContainerLauncher("podman", image), document)
     assert summary is not None
     return result, summary
 
 
-def test_the_task_definition_applies_in_the_container(project: Path, probe_image: str) -> None:
+def test_the_task_definition_applies_in_the_container(project: Path, scripts_image: str) -> None:
     """Read-only root file system; /tmp a volume made as Fargate makes it (the image's
     VOLUME: mode 1777); the task definition's user."""
     stages = [
         {"name": name, "run": ["bash", "t/write.sh", path], "onFailure": "continue"}
         for name, path in (("tmp", "/tmp/probe"), ("root", "/usr/src/app/probe"))
     ]
-    result, summary = run_in_image(project, probe_image, {"job": "probe", "stages": stages})
+    result, summary = run_in_image(project, scripts_image, {"job": "probe", "stages": stages})
     by_stage = {s["name"]: s for s in summary["stages"]}
     assert by_stage["tmp"]["status"] == "SUCCEEDED", summary
     assert by_stage["root"]["status"] == "FAILED"

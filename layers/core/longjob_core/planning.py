@@ -31,6 +31,7 @@ from longjob_core.contract import (
     STAGE_ENV,
     label,
 )
+from longjob_core.failure_reports import DEFAULT_LOG_LINES
 from longjob_core.limits import OVERRIDES_CHARS, PAYLOAD_BYTES
 from longjob_core.problems import Problem
 
@@ -59,6 +60,7 @@ def item_record(index: int, reason_chars: int) -> dict[str, Any]:
         "index": index,
         "status": "TIMED_OUT",
         "exitCode": 255,
+        "stopCode": "ServiceSchedulerInitiated",  # the longest stop code
         "reason": '"' * reason_chars,  # each escaped: the most bytes a character can take
         "attempts": 11,
         "taskId": "0" * 32,
@@ -202,6 +204,7 @@ def make_plan(
         "execution": execution_name,
         "concurrency": document.get("concurrency", "forbid"),
         "notify": document.get("notify", "always"),
+        "notifyLogLines": document.get("notifyLogLines", DEFAULT_LOG_LINES),
         "timeoutSeconds": timeout,
         "deadline": _epoch_ms(start_time) + timeout * 1000,
         "overlap": overlapping_execution is not None,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from longjob_core import limits
+from longjob_core.explanations import EXPLANATION_CHARS, HINT_CHARS
+from longjob_core.failure_reports import LOG_LINE_BYTES, with_failure_details
 from longjob_core.planning import (
     MAP_RESULT_BUDGET,
     compact_size,
@@ -57,6 +59,7 @@ LAMBDA_RESULT_OVERHEAD = 2048
 _ARN = "x" * 200  # an execution or function ARN, generously
 _START_TIME = "2026-12-01T00:00:00.000Z"
 _LOG_GROUP = "x" * 148  # /longjob/<stack name, at most 128>/tasks
+_REGION = "ap-southeast-5"  # among the longest region names
 _NOTIFICATION = "failed: " + "x" * limits.ERROR_CHARS
 
 
@@ -159,6 +162,7 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
                 "item": None if stage["items"] == [None] else '"' * ITEM_CHARS,
                 "status": "TIMED_OUT",
                 "exitCode": 255,
+                "stopCode": "ServiceSchedulerInitiated",
                 "reason": '"' * stage["reasonChars"],
                 "attempts": stage["maxAttempts"],
                 "taskId": "0" * 32,
@@ -185,10 +189,23 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         "status": "TIMED_OUT",
         "error": "JobTimedOut",
         "notify": plan["notify"],
+        "logLines": plan["notifyLogLines"],
         "logGroup": _LOG_GROUP,
         "stages": stages,
         "notification": _NOTIFICATION,
     }
+
+
+def worst_notified(plan: dict[str, Any]) -> dict[str, Any]:
+    """The largest summary a notification can show: the worst summary with, per failure,
+    the longest explanation and hint, and every log line at its longest (in bytes)."""
+    summary = with_failure_details(
+        worst_summary(plan), lambda _stream, count: ["\u00e9" * LOG_LINE_BYTES] * count, _REGION
+    )
+    for stage in summary["stages"]:
+        for failure in stage.get("failures", []):
+            failure.update(explanation="x" * EXPLANATION_CHARS, hint="x" * HINT_CHARS)
+    return summary
 
 
 def _stage_result(index: int, stage: dict[str, Any]) -> Estimate:
@@ -247,7 +264,7 @@ def estimates(document: dict[str, Any], plan: dict[str, Any] | None = None) -> l
         ),
         Estimate(
             "notification",
-            len(body(summary).encode()),
+            len(body(worst_notified(plan)).encode()),
             limits.SNS_MESSAGE_BYTES,
             "bytes",
             "/stages",

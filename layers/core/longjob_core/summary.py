@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from longjob_core.contract import FAILED_STAGE, stream_of
+from longjob_core.explanations import explain
 from longjob_core.limits import SNS_SUBJECT_CHARS
 
 FAILURES_KEPT = 5  # failed tasks described in full, per run: the first ones; the rest counted
@@ -133,7 +134,8 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
 
 
 def failure_details(summary: dict[str, Any]) -> list[str]:
-    """What failed, why, and where its log stream is."""
+    """What failed, why in plain words, what to try, its last log lines and where the rest
+    is: a block per failure, after the stage table (see failure_reports for the fields)."""
     summary = clean(summary)
     lines: list[str] = []
     log_group = summary.get("logGroup")
@@ -147,9 +149,26 @@ def failure_details(summary: dict[str, Any]) -> list[str]:
                 + ("" if exit_code is None else f", exit code {exit_code}")
                 + f", {failure.get('attempts', 1)} attempt(s)"
             )
+            explanation = explain(failure)
+            lines.append(f"  {failure.get('explanation') or explanation.reason}")
+            hint = failure.get("hint", explanation.hint)
+            if hint:
+                lines.append(f"  hint: {hint}")
             detail = failure.get("reason") or failure.get("error")
             if detail:
-                lines.append(f"  {str(detail)[:500]}")
-            if failure.get("taskId") and log_group:
+                lines.append(f"  reason: {str(detail)[:500]}")
+            log_lines = failure.get("logLines") or []
+            if log_lines:
+                lines.append(f"  last {len(log_lines)} log line(s):")
+                lines += [f"  | {line}" for line in log_lines]
+            if failure.get("logError"):
+                lines.append(f"  ({failure['logError']})")
+            if failure.get("logFile"):
+                lines.append(f"  log file: {failure['logFile']}")
+            elif failure.get("logUrl"):
+                lines.append(f"  log: {failure['logUrl']}")
+            elif failure.get("taskId") and log_group:
                 lines.append(f"  logs: {log_group}, stream {stream_of(failure['taskId'])}")
+    if summary.get("logsInsightsUrl"):
+        lines += ["", f"Logs Insights, the run's time: {summary['logsInsightsUrl']}"]
     return lines

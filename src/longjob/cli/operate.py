@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from longjob_core.console_links import execution_url
 from longjob_core.contract import FAILED_STAGE
 from longjob_core.summary import align, exit_text, human_duration, stage_table
+from longjob_core.summary import failure_details as summary_failures
 
 from longjob.cli.options import (
     follow_options,
@@ -26,7 +28,7 @@ from longjob.cli.options import (
 )
 from longjob.errors import UserError
 from longjob.report.history import HistoryReader, fetch_history, job_of, summary_of
-from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors, console_url
+from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors
 
 
 def execution_name(job: str, now: datetime | None = None) -> str:
@@ -55,6 +57,7 @@ def follow_run(
     live_tail: bool = True,
     say_line: Callable[[str], None] = say,
     on_interrupt: Callable[[int], None] | None = None,
+    log_file: Callable[[str], str | None] | None = None,
 ) -> int:
     """Follows a run to its end and prints its report; the run's exit code."""
     from longjob.report.watcher import watch as watch_run
@@ -68,7 +71,17 @@ def follow_run(
         poll_seconds=poll,
         live_tail=live_tail,
         on_interrupt=on_interrupt,
+        details=failure_details(aws, stack, log_file),
     )
+
+
+def failure_details(
+    aws: Aws, stack: Stack, log_file: Callable[[str], str | None] | None = None
+) -> Any:
+    """How reports of this stack explain failures: its task log group, its region."""
+    from longjob.report.watcher import FailureDetails
+
+    return FailureDetails(aws.logs, stack.log_group, stack.region, log_file)
 
 
 @aws_errors
@@ -76,17 +89,24 @@ def describe(aws: Aws, arn: str) -> dict[str, Any]:
     return aws.sfn.describe_execution(executionArn=arn)
 
 
-def print_document(aws: Aws, arn: str, extra: dict[str, Any] | None = None) -> None:
+def print_document(
+    aws: Aws,
+    stack: Stack,
+    arn: str,
+    extra: dict[str, Any] | None = None,
+    log_file: Callable[[str], str | None] | None = None,
+) -> None:
     from longjob.report.watcher import run_document
 
-    document = {**run_document(describe(aws, arn)), **(extra or {})}
+    details = failure_details(aws, stack, log_file)
+    document = {**run_document(describe(aws, arn), details), **(extra or {})}
     click.echo(json.dumps(document, indent=2, default=str))
 
 
 def announce(arn: str, say_line: Callable[[str], None] = say, console: bool = True) -> None:
     say_line(f"started {arn}")
     if console:
-        say_line(f"console {console_url(arn)}")
+        say_line(f"console {execution_url(arn)}")
 
 
 @click.command()
@@ -125,7 +145,7 @@ def watch(aws: Aws, stack: Stack, execution: str, poll: float, as_json: bool) ->
     arn = stack.execution_arn(execution)
     code = follow_run(aws, stack, arn, poll, say_line=say_on_stderr if as_json else say)
     if as_json:
-        print_document(aws, arn)
+        print_document(aws, stack, arn)
     sys.exit(code)
 
 
@@ -215,20 +235,21 @@ def _failed_stage(summary: dict[str, Any] | None) -> tuple[str, str]:
 @stack_options
 def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
     """An execution's status, duration and stages."""
-    from longjob.report.watcher import run_document
+    from longjob.report.watcher import explained_summary, run_document
 
     description, reader = _attempts(aws, stack.execution_arn(execution))
+    details = failure_details(aws, stack)
     if as_json:
-        click.echo(json.dumps(run_document(description), indent=2, default=str))
+        click.echo(json.dumps(run_document(description, details), indent=2, default=str))
         return
-    summary = summary_of(description)
+    summary = explained_summary(description, details)
     job = job_of(description).get("job", "?")
     click.echo(
         f"execution {description['name']} (job {job}): {description['status']}"
         f"{'' if not summary else ' / ' + summary['status']}, {_duration(description)}"
     )
     if summary and summary.get("stages"):
-        for line in stage_table(summary["stages"]):
+        for line in stage_table(summary["stages"]) + summary_failures(summary):
             click.echo(line)
     elif reader.attempts:  # still running: what the history says so far
         rows = [

@@ -278,11 +278,18 @@ def run_job(
                 live_tail=False,  # the embedded CloudWatch Logs has no Live Tail
                 say_line=say_line,
                 on_interrupt=stop,
+                log_file=local.log_file,
             )
             local.end(arn)
             report = local.iam_report() if iam_report else None
             if as_json:
-                print_document(local.aws, arn, {"iam": report} if iam_report else None)
+                print_document(
+                    local.aws,
+                    local.stack,
+                    arn,
+                    {"iam": report} if iam_report else None,
+                    log_file=local.log_file,
+                )
             elif report is not None:
                 print_iam_report(report, say_line)
     except EngineError as error:

@@ -23,6 +23,15 @@ class RuntimeUnavailable(EngineError):
     """The requested task runtime (podman, docker, an image) is not available here."""
 
 
+class ImageNotFound(Exception):
+    """The task's image is not in the container engine's storage (as a tag missing from
+    the repository: the task stops with CannotPullContainerError)."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__(image)
+        self.image = image
+
+
 class EcsApiError(ClientError):
     """An ECS API error as botocore raises it, so the engine names it like AWS does."""
 

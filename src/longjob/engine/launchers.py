@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Protocol
@@ -21,8 +22,12 @@ from typing import Protocol
 import psutil
 
 from longjob.containers import DEFAULT_IMAGE, engine_command, fargate_bind_mount, run_flags
-from longjob.engine.exceptions import RuntimeUnavailable
+from longjob.engine.exceptions import ImageNotFound, RuntimeUnavailable
+from longjob.engine.oom_watch import OomWatch
 from longjob.engine.task_record import TaskRecord
+
+# ECS's reason for a container the kernel killed for memory (docs/aws-facts.md).
+OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 
 # Every process of a task carries this variable, inherited by all its descendants, so the
 # runtime can find them all again even after they were re-parented (a container's PID 1
@@ -49,6 +54,9 @@ class Launcher(Protocol):
 
     def reap(self, records: list[TaskRecord]) -> None:
         """End whatever these tasks' entrypoints left behind once they exited."""
+
+    def exit_reason(self, record: TaskRecord) -> str | None:
+        """ECS's reason for the container of a task that exited, if it has one."""
 
 
 def default_command(project: Path) -> list[str]:
@@ -106,6 +114,9 @@ class ProcessLauncher:
     def kill(self, record: TaskRecord) -> None:
         self.reap([record])
 
+    def exit_reason(self, record: TaskRecord) -> str | None:
+        return None  # a process has no memory limit here, so no kill for memory
+
     def reap(self, records: list[TaskRecord]) -> None:
         # One pass over the process table: reading every environment is not free.
         arns = {record.task_arn for record in records}
@@ -127,17 +138,17 @@ class ContainerLauncher:
         # image's folder if it declares a VOLUME there, else empty), copied for each task.
         self._volume_seeds: dict[str, Path] = {}
         self._seed_lock = threading.Lock()
+        self._oom: dict[str, OomWatch] = {}
         if not shutil.which(engine):
             raise RuntimeUnavailable(f"--runtime {engine}: '{engine}' is not installed")
+
+    def has_image(self) -> bool:
         probe = subprocess.run(
-            [*engine_command(engine), "image", "inspect", image],
+            [*engine_command(self.name), "image", "inspect", self.image],
             capture_output=True,
             check=False,
         )
-        if probe.returncode != 0:
-            raise RuntimeUnavailable(
-                f"--runtime {engine}: image {image} not found (build it with `make image`)"
-            )
+        return probe.returncode == 0
 
     @staticmethod
     def container_name(record: TaskRecord) -> str:
@@ -159,6 +170,10 @@ class ContainerLauncher:
         return target
 
     def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Runs the task's container; ImageNotFound when the image is not there (a task
+        whose tag is missing from its repository stops that way on ECS)."""
+        if not self.has_image():
+            raise ImageNotFound(self.image)
         definition = record.definition
         # Values travel in the client's environment (-e NAME), never on its command line.
         names = (
@@ -169,16 +184,17 @@ class ContainerLauncher:
         env_flags = [flag for name in dict.fromkeys(names) for flag in ("-e", name)]
         task_flags: list[str] = []
         if definition is not None:
-            task_flags += definition.container_flags()
+            # RunTask's task-level overrides (a stage's cpu and memory) size the container.
+            overrides = record.request.get("overrides", {})
+            task_flags += definition.container_flags(overrides.get("cpu"), overrides.get("memory"))
             for mount in definition.mounts:
                 volume = self._volume(record, mount.container_path)
                 suffix = ":ro" if mount.read_only else ""
                 task_flags += ["-v", f"{volume}:{mount.container_path}{suffix}"]
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [
                 *engine_command(self.name),
                 "run",
-                "--rm",
                 "--name",
                 self.container_name(record),
                 *run_flags(self.name),
@@ -193,6 +209,46 @@ class ContainerLauncher:
             env=env,
             start_new_session=True,
         )
+        if OomWatch.supported():
+            threading.Thread(target=self._watch_memory, args=(record,), daemon=True).start()
+        return process
+
+    def _watch_memory(self, record: TaskRecord) -> None:
+        """Registers the container's OOM watch once it runs (cgroup v1 hosts)."""
+        name = self.container_name(record)
+        for _ in range(100):
+            if record.done.is_set():
+                return
+            found = subprocess.run(
+                [*engine_command(self.name), "inspect", "--format", "{{.State.CgroupPath}}", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            path = found.stdout.strip()
+            if found.returncode == 0 and path:
+                watch = OomWatch(path)
+                if watch.start():
+                    self._oom[record.task_arn] = watch
+                return
+            time.sleep(0.05)
+
+    def exit_reason(self, record: TaskRecord) -> str | None:
+        """The container's reason once it exited (ECS's, for a kill for memory); removes
+        the container."""
+        base = engine_command(self.name)
+        name = self.container_name(record)
+        state = subprocess.run(
+            [*base, "inspect", "--format", "{{.State.OOMKilled}}", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        subprocess.run([*base, "rm", "--force", name], capture_output=True, check=False)
+        watch = self._oom.pop(record.task_arn, None)
+        if state.stdout.strip() == "true" or (watch is not None and watch.killed.is_set()):
+            return OUT_OF_MEMORY
+        return None
 
     def _signal(self, record: TaskRecord, sig: str) -> None:
         subprocess.run(
@@ -208,7 +264,7 @@ class ContainerLauncher:
         self._signal(record, "KILL")
 
     def reap(self, records: list[TaskRecord]) -> None:
-        """The engine removes the container with its PID 1; nothing is left behind."""
+        """The container ends with its PID 1; exit_reason removes it."""
 
 
 def make_launcher(runtime: str, project: Path, image: str = DEFAULT_IMAGE) -> Launcher:

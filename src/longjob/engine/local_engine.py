@@ -310,8 +310,9 @@ class LocalEngine:
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:
         """The next ``count`` RunTask calls fail: ``capacity`` / ``throttling``
         (ECS.AmazonECSException), ``invalid-parameter`` (ECS.InvalidParameterException, as
-        a throttled security-group look-up), ``failures`` (AmazonECS.Unknown) or
-        ``cannot-pull`` (the task stops before it runs: CannotPullContainerError)."""
+        a throttled security-group look-up), ``failures`` (AmazonECS.Unknown),
+        ``cannot-pull`` (the task stops before it runs: CannotPullContainerError) or
+        ``spot-interruption`` (the task starts, then Fargate Spot takes it back)."""
         self.runtime.inject_faults(kind, count)
 
     # --- executions ---------------------------------------------------------------------

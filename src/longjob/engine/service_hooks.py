@@ -268,7 +268,15 @@ class ServiceHooks:
             else contextlib.nullcontext()
         )
         try:
-            with self._invoke_lock, _environment(spec.environment), acting:
+            # Lambda's reserved variables come last: a function cannot set them (Lambda's
+            # "Defined runtime environment variables"; docs/aws-facts.md).
+            reserved = {
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+            }
+            environment = {**spec.environment, **reserved}
+            with self._invoke_lock, _environment(environment), acting:
                 result = load_handler(spec.handler, self.project, self._loaded)(
                     event, lambda_context
                 )

@@ -96,16 +96,18 @@ class TaskDefinition:
             execution_role_arn=properties.get("ExecutionRoleArn"),
         )
 
-    def container_flags(self) -> list[str]:
+    def container_flags(self, cpu: str | None = None, memory: str | None = None) -> list[str]:
         """``podman run`` / ``docker run`` flags for what the container definition sets
-        (mounts are the launcher's: they need a host folder per task)."""
+        (mounts are the launcher's: they need a host folder per task), sized by the task's
+        ``cpu`` and ``memory`` when RunTask overrides them."""
         flags = []
         if self.readonly_root:
             flags.append("--read-only")
         if self.user:
             flags += ["--user", self.user]
         # Fargate's task size is the container's ceiling here (one container per task).
-        flags += ["--cpus", f"{int(self.cpu) / 1024:g}", "--memory", f"{int(self.memory)}m"]
+        cpu, memory = cpu or self.cpu, memory or self.memory
+        flags += ["--cpus", f"{int(cpu) / 1024:g}", "--memory", f"{int(memory)}m"]
         for limit in self.ulimits:
             flags += ["--ulimit", f"{limit.name}={limit.soft}:{limit.hard}"]
         return flags

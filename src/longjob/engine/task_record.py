@@ -55,6 +55,7 @@ class TaskRecord:
     exit_code: int | None = None
     stop_code: str | None = None
     stopped_reason: str | None = None
+    container_reason: str | None = None  # the container's own (ECS's containers[].reason)
     process: subprocess.Popen[bytes] | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -134,6 +135,8 @@ class TaskRecord:
         if stopped:
             if self.exit_code is not None:
                 container["exitCode"] = self.exit_code
+            if self.container_reason is not None:
+                container["reason"] = self.container_reason
             description.update(
                 stopCode=self.stop_code,
                 stoppedReason=self.stopped_reason,

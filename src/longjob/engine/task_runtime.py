@@ -20,7 +20,7 @@ from typing import Any
 from longjob_core.contract import ATTEMPT_ENV, ITEM_ENV, STAGE_ENV
 
 from longjob.engine import ACCOUNT
-from longjob.engine.exceptions import EcsApiError, RunTaskFailures
+from longjob.engine.exceptions import EcsApiError, ImageNotFound, RunTaskFailures
 from longjob.engine.launchers import Launcher
 from longjob.engine.private_files import private_directory, private_file
 from longjob.engine.task_definition import TaskDefinition
@@ -35,7 +35,18 @@ StartCheck = Callable[["TaskRecord"], str | None]
 # Seconds between SIGTERM and SIGKILL when a task is stopped, unless the caller (the
 # template's StopTimeout for a job run) says otherwise.
 DEFAULT_STOP_TIMEOUT = 30.0
-FAULT_KINDS = {"capacity", "throttling", "failures", "invalid-parameter", "cannot-pull"}
+FAULT_KINDS = {
+    "capacity",
+    "throttling",
+    "failures",
+    "invalid-parameter",
+    "cannot-pull",
+    "spot-interruption",
+}
+# A Fargate Spot task whose capacity is taken back: SIGTERM, then stopped (docs/aws-facts.md).
+SPOT_INTERRUPTION = "SpotInterruption"
+SPOT_REASON = "Your Spot Task was interrupted."
+SPOT_NOTICE_SECONDS = 0.3  # here: how long the task runs before it is interrupted
 # What ECS says when a task's image cannot be pulled (the task stops before it runs).
 CANNOT_PULL = (
     "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to "
@@ -155,6 +166,15 @@ class LocalTaskRuntime:
             self._failed_to_start(record, refusal)
         else:
             self._start(record)
+            if fault is not None and fault.kind == "spot-interruption":
+                interrupt = threading.Timer(
+                    SPOT_NOTICE_SECONDS,
+                    self.stop,
+                    args=(record.task_arn, SPOT_REASON),
+                    kwargs={"stop_code": SPOT_INTERRUPTION},
+                )
+                interrupt.daemon = True
+                interrupt.start()
         return {"tasks": [record.describe()], "failures": []}
 
     def describe(self, task_arn: str, wait: float = 0.0) -> dict[str, Any]:
@@ -165,13 +185,13 @@ class LocalTaskRuntime:
             record.done.wait(wait)
         return record.describe()
 
-    def stop(self, task_arn: str, reason: str) -> None:
+    def stop(self, task_arn: str, reason: str, stop_code: str = USER_INITIATED) -> None:
         """StopTask: SIGTERM now, SIGKILL after the stop timeout, as ECS does."""
         record = self.tasks.get(task_arn)
         if record is None or record.done.is_set() or record.stopping_at is not None:
             return
         record.stopping_at = time.time()
-        record.stop_code = USER_INITIATED
+        record.stop_code = stop_code
         record.stopped_reason = reason
         self.launcher.terminate(record)
         timer = threading.Timer(self.stop_timeout, self._kill, args=(record,))
@@ -238,6 +258,9 @@ class LocalTaskRuntime:
         env.setdefault(ATTEMPT_ENV, str(record.context.attempt))
         try:
             record.process = self.launcher.start(record, env)
+        except ImageNotFound as missing:
+            self._failed_to_start(record, CANNOT_PULL.format(image=missing.image))
+            return
         except OSError as error:
             self._failed_to_start(record, f"CannotStartContainerError: {error}")
             return
@@ -287,6 +310,7 @@ class LocalTaskRuntime:
             reader.join()
         # Containers report death by signal N as 128+N (137 for SIGKILL), not as -N.
         record.exit_code = 128 - returncode if returncode < 0 else returncode
+        record.container_reason = self.launcher.exit_reason(record)
         # Like a stopped container's /tmp, the scratch folder goes (it may hold secrets).
         shutil.rmtree(self._scratch(record), ignore_errors=True)
         record.stopped_at = time.time()

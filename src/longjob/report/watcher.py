@@ -2,18 +2,21 @@
 runs or follows a job (`run`, `start --follow`, `watch`, `redrive --follow`).
 
 Progress comes from the execution history, interleaved with the tasks' log lines, until the
-run ends; then the report, always in this order: the stage table, what failed and where its
-logs are, the reason or the document's problems, the notification, and the one-line verdict.
+run ends; then the report, always in this order: the stage table, what failed (why, what to
+try, its last log lines and where the rest is), the reason or the document's problems, the
+notification, and the one-line verdict.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from longjob_core.contract import INVALID, exit_code
+from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import failure_details, human_duration, stage_table
 
 from longjob.errors import RunInterrupted
@@ -28,6 +31,29 @@ from longjob.report.history import (
 from longjob.report.log_follow import LogFollower
 
 Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FailureDetails:
+    """What a report adds to a summary's failures (failure_reports): the last lines of the
+    task log group's streams, console links for ``region``, or, for a run on this
+    machine, the path of each task's log file."""
+
+    logs: Any
+    log_group: str
+    region: str | None
+    log_file: Callable[[str], str | None] | None = None
+
+    def __call__(self, summary: dict[str, Any]) -> dict[str, Any]:
+        reader = cloudwatch_reader(self.logs, self.log_group)
+        return with_failure_details(summary, reader, self.region, self.log_file)
+
+
+def explained_summary(
+    description: dict[str, Any], details: FailureDetails | None
+) -> dict[str, Any] | None:
+    summary = summary_of(description)
+    return summary if summary is None or details is None else details(summary)
 
 
 def _took(attempt: Attempt) -> str:
@@ -73,6 +99,7 @@ def watch(
     poll_seconds: float = 2.0,
     live_tail: bool = True,
     on_interrupt: Callable[[int], None] | None = None,
+    details: FailureDetails | None = None,
 ) -> int:
     """Follows one execution to its end, prints its report, returns its exit code.
 
@@ -109,12 +136,12 @@ def watch(
                 follower.drain(attempt.stream)
     finally:
         follower.close()
-    report(description, say)
+    report(description, say, details)
     return 128 + interrupted if interrupted is not None else run_exit_code(description)
 
 
-def report(description: dict[str, Any], say: Say) -> None:
-    summary = summary_of(description)
+def report(description: dict[str, Any], say: Say, details: FailureDetails | None = None) -> None:
+    summary = explained_summary(description, details)
     name = description["name"]
     if summary is None:
         job = job_of(description).get("job", "?")
@@ -148,9 +175,11 @@ def _iso(moment: Any) -> str | None:
     return moment.astimezone(UTC).isoformat() if isinstance(moment, datetime) else moment
 
 
-def run_document(description: dict[str, Any]) -> dict[str, Any]:
+def run_document(
+    description: dict[str, Any], details: FailureDetails | None = None
+) -> dict[str, Any]:
     """The one JSON shape of a run, for `run --json`, `watch --json` and `status --json`."""
-    summary = summary_of(description)
+    summary = explained_summary(description, details)
     return {
         "execution": description["name"],
         "executionArn": description["executionArn"],

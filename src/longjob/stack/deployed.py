@@ -13,8 +13,6 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from longjob.errors import UserError
 
-CONSOLE_HOSTS = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn"}
-
 
 class AwsError(UserError):
     exit_code = 1
@@ -38,12 +36,6 @@ class Stack:
         if execution.startswith("arn:"):
             return execution
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution}"
-
-
-def console_url(execution_arn: str) -> str:
-    partition, region = execution_arn.split(":")[1], execution_arn.split(":")[3]
-    host = CONSOLE_HOSTS.get(partition, f"{partition}.console.aws.amazon.com")
-    return f"https://{region}.{host}/states/home?region={region}#/v2/executions/details/{execution_arn}"
 
 
 def explain(error: Exception) -> str:

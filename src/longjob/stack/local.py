@@ -172,6 +172,13 @@ class LocalStack:
 
         return str(self.engine.run_root / path_segment(execution_arn.rsplit(":", 1)[-1]))
 
+    def log_file(self, task_id: str) -> str | None:
+        """The file on this machine that holds a task's lines (its log stream's copy)."""
+        for record in list(self.engine.runtime.tasks.values()):
+            if record.task_arn.endswith("/" + task_id) and record.log_path.exists():
+                return str(record.log_path)
+        return None
+
     def iam_report(self) -> list[dict[str, Any]] | None:
         """Per role, what the run's calls needed (None when IAM was not checked)."""
         authorizer = self.engine.authorizer
