@@ -17,8 +17,9 @@ in pieces, each piece keeping back the bytes that could begin a secret (credenti
 are only recognised within a piece). The secrets are read first, NUL-separated, from fd 3
 (never from the command line or the environment, where /proc would show them).
 
-Run as ``python3 -I``; it stops when the script and all it started have closed the pipe,
-not on a signal: the last lines a stopping script writes are the ones a reader wants.
+Run as ``python3 -I -S`` (the standard library only). It stops when the script and all it
+started have closed the pipe, not on a signal: the last lines a stopping script writes are
+the ones a reader wants.
 """
 
 from __future__ import annotations

@@ -94,15 +94,18 @@ def test_a_failing_stage_result_fits_whatever_the_fan_out() -> None:
     assert reason_chars(1000) < reason_chars(500) < reason_chars(40)
 
 
+# The most stages with the longest names the schema allows, every one run.
+LARGEST = {
+    "job": "j" * 64,
+    "stages": [
+        {"name": f"{i:02d}" + "s" * 62, "run": ["bash", "x.sh"], "onFailure": "continue"}
+        for i in range(100)
+    ],
+}
+
+
 def test_the_largest_document_the_schema_allows_keeps_its_summary_under_the_cause_limit() -> None:
-    document = {
-        "job": "j" * 64,
-        "stages": [
-            {"name": f"{i:02d}" + "s" * 62, "run": ["bash", "x.sh"], "onFailure": "continue"}
-            for i in range(100)
-        ],
-    }
-    summary = estimate(document, "summary")
+    summary = estimate(LARGEST, "summary")
     assert summary.limit == limits.CAUSE_CHARS
     assert summary.fits, summary.value
 
@@ -110,14 +113,7 @@ def test_the_largest_document_the_schema_allows_keeps_its_summary_under_the_caus
 def test_the_notification_counts_fifty_log_lines_per_failure_and_still_fits_sns() -> None:
     """5 failures (the run keeps no more) of 50 lines of 400 bytes, the longest
     explanations, links and the largest summary: under SNS's 262,144 bytes."""
-    document = {
-        "job": "j" * 64,
-        "notifyLogLines": 50,
-        "stages": [
-            {"name": f"{i:02d}" + "s" * 62, "run": ["bash", "x.sh"], "onFailure": "continue"}
-            for i in range(100)
-        ],
-    }
+    document = {**LARGEST, "notifyLogLines": 50}
     wide = estimate(document, "notification")
     assert wide.limit == limits.SNS_MESSAGE_BYTES
     assert wide.fits, wide.value

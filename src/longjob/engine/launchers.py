@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Protocol
@@ -191,10 +190,13 @@ class ContainerLauncher:
                 volume = self._volume(record, mount.container_path)
                 suffix = ":ro" if mount.read_only else ""
                 task_flags += ["-v", f"{volume}:{mount.container_path}{suffix}"]
-        process = subprocess.Popen(
+        base = engine_command(self.name)
+        # create, init, then start: the container's cgroup exists before its first process
+        # runs, so the OOM watch (cgroup v1 hosts) misses no kill, however early.
+        create = subprocess.run(
             [
-                *engine_command(self.name),
-                "run",
+                *base,
+                "create",
                 "--name",
                 self.container_name(record),
                 *run_flags(self.name),
@@ -203,35 +205,27 @@ class ContainerLauncher:
                 self.image,
                 *record.command,
             ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if create.returncode != 0:
+            raise OSError(f"{self.name} create: {create.stderr.strip()}")
+        container_id = create.stdout.strip()
+        subprocess.run([*base, "init", container_id], capture_output=True, check=False)
+        if OomWatch.supported():
+            watch = OomWatch.for_container(container_id)
+            if watch is not None and watch.start():
+                self._oom[record.task_arn] = watch
+        return subprocess.Popen(
+            [*base, "start", "--attach", container_id],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
         )
-        if OomWatch.supported():
-            threading.Thread(target=self._watch_memory, args=(record,), daemon=True).start()
-        return process
-
-    def _watch_memory(self, record: TaskRecord) -> None:
-        """Registers the container's OOM watch once it runs (cgroup v1 hosts)."""
-        name = self.container_name(record)
-        for _ in range(100):
-            if record.done.is_set():
-                return
-            found = subprocess.run(
-                [*engine_command(self.name), "inspect", "--format", "{{.State.CgroupPath}}", name],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            path = found.stdout.strip()
-            if found.returncode == 0 and path:
-                watch = OomWatch(path)
-                if watch.start():
-                    self._oom[record.task_arn] = watch
-                return
-            time.sleep(0.05)
 
     def exit_reason(self, record: TaskRecord) -> str | None:
         """The container's reason once it exited (ECS's, for a kill for memory); removes

@@ -4,10 +4,11 @@ ECS gives such a container the reason "OutOfMemoryError: Container killed due to
 usage" (docs/aws-facts.md, "Why a task stopped"). Podman's ``State.OOMKilled`` says it on
 cgroup v2 hosts, but not on cgroup v1 hosts with runc, where the kill goes unreported.
 There, this asks the kernel itself: cgroup v1's OOM notification (an eventfd registered in
-``cgroup.event_control`` for ``memory.oom_control``) wakes a thread at the moment of the
-OOM, while the container still exists, and ``oom_kill`` in ``memory.oom_control`` says
-whether a process was killed. (The eventfd also fires when the cgroup is removed; then the
-file is gone and nothing is recorded.)
+``cgroup.event_control`` for ``memory.oom_control``, registered after ``podman init`` made
+the cgroup and before the first process runs) wakes a thread when the cgroup runs out of
+memory. The eventfd also fires when the cgroup is removed; then the file is gone, so an
+event while ``memory.oom_control`` can still be read is an OOM. (Its ``oom_kill`` counter is
+not relied on: this kernel leaves it at 0 for a container whose process was killed.)
 """
 
 from __future__ import annotations
@@ -18,19 +19,6 @@ import threading
 from pathlib import Path
 
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
-
-
-def oom_kills(cgroup: Path) -> int:
-    """The kernel's count of OOM kills in a cgroup v1 memory cgroup (0 when unknown)."""
-    try:
-        text = (cgroup / "memory.oom_control").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name == "oom_kill" and value.strip().isdigit():
-            return int(value)
-    return 0
 
 
 class OomWatch:
@@ -45,6 +33,16 @@ class OomWatch:
     @staticmethod
     def supported() -> bool:
         return (CGROUP_V1_MEMORY / "cgroup.event_control").exists() and hasattr(os, "eventfd")
+
+    @classmethod
+    def for_container(cls, container_id: str) -> OomWatch | None:
+        """The watch of a created container's memory cgroup (Podman names it after the
+        container's id, under libpod_parent or a systemd slice), or None if not found."""
+        for pattern in (f"libpod_parent/libpod-{container_id}", f"*/libpod-{container_id}*"):
+            for found in CGROUP_V1_MEMORY.glob(pattern):
+                if (found / "memory.oom_control").exists():
+                    return cls(str(found.relative_to(CGROUP_V1_MEMORY)))
+        return None
 
     def start(self) -> bool:
         """Registers for the cgroup's OOM notification; False when that is not possible."""
@@ -66,8 +64,8 @@ class OomWatch:
     def _wait(self, event: int, control: int) -> None:
         try:
             os.eventfd_read(event)
-            if oom_kills(self.cgroup) > 0:
-                self.killed.set()
+            (self.cgroup / "memory.oom_control").read_text()  # still there: not a removal
+            self.killed.set()
         except OSError:
             pass
         finally:
