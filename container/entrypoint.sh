@@ -161,7 +161,8 @@ if [ /dev/stdout -ef /dev/stderr ]; then
     exec {masked_err}>&"$masked_out"
     masker_err=$masker_out
 else
-    exec {masked_err}> >(exec "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}") >&2)
+    # (without the stdout masker's pipe, or that masker would wait for this one to end)
+    exec {masked_err}> >(exec {masked_out}>&- "${masker[@]}" 3< <(printf '%s\0' "${secret_values[@]}") >&2)
     masker_err=$!
 fi
 (
@@ -251,7 +252,10 @@ for _ in {1..200}; do
     kill -0 "$masker_out" 2>/dev/null || kill -0 "$masker_err" 2>/dev/null || break
     sleep 0.01
 done
-kill -s KILL "$masker_out" "$masker_err" 2>/dev/null # they ignore TERM; a task's end kills them too
+for masker_pid in "$masker_out" "$masker_err"; do
+    # (they ignore TERM; a task's end would kill them too)
+    kill -0 "$masker_pid" 2>/dev/null && kill -s KILL "$masker_pid" 2>/dev/null
+done
 
 end_line "$rc" "$timed_out"
 exit "$rc"

@@ -13,8 +13,8 @@ sends to CloudWatch Logs. As CI systems do with their secret variables:
 Lines are written as soon as they are complete (awslogs makes one event of each line
 anyway), so a secret split across two writes is still whole when it is masked. A line
 longer than LONG_LINE bytes, where awslogs splits it into several events too, is passed on
-in pieces, each piece keeping back the bytes that could begin a secret (credential shapes
-are only recognised within a piece). The secrets are read first, NUL-separated, from fd 3
+in pieces, each piece masked and keeping back the bytes that could begin a secret or a
+credential. The secrets are read first, NUL-separated, from fd 3
 (never from the command line or the environment, where /proc would show them).
 
 Run as ``python3 -I -S`` (the standard library only). It stops when the script and all it
@@ -24,6 +24,7 @@ the ones a reader wants.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -43,10 +44,8 @@ READ_SIZE = 64 * 1024
 # Every repetition before a fixed part is bounded: an unbounded \w* before "password" would
 # try every split of a long word, quadratic in the line's length (a 256 KiB line of letters
 # would take hours).
-_NAMES = (
-    rb"\b\w{0,40}?(?:password|passwd|pwd|secret_?key|secret_?access_?key|client_?secret"
-    rb"|api_?key|access_?token|auth_?token|session_?token|private_?key)\w{0,40}"
-)
+# (Not "pwd": PWD=/path is the working directory.)
+_NAMES = rb"\b[\w-]{0,40}?(?:password|passwd|secret|token|api[_-]?key|private[_-]?key)[\w-]{0,40}"
 
 
 def _keep_quotes(match: re.Match[bytes]) -> bytes:
@@ -63,7 +62,7 @@ CREDENTIALS: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], bytes]],
     (
         re.compile(
             rb"(?i)(?P<name>[\"']?" + _NAMES + rb"[\"']?\s*[=:]\s*)"
-            rb"(?P<value>\"(?!ssm:|secretsmanager:)[^\"]+\"|'(?!ssm:|secretsmanager:)[^']+'"
+            rb"(?P<value>\"(?!ssm:|secretsmanager:)(?:\\.|[^\"\\])+\"|'(?!ssm:|secretsmanager:)[^']+'"
             rb"|(?![\"']|ssm:|secretsmanager:|\*\*\*)[^\s\"'&;,]+)"
         ),
         _keep_quotes,
@@ -84,16 +83,43 @@ CREDENTIALS: tuple[tuple[re.Pattern[bytes], Callable[[re.Match[bytes]], bytes]],
 )
 
 
+# A whole value shorter than this is not masked, nor a part (a line, a JSON field) shorter
+# than PART_CHARS: masking every "1" or "{" would hide the log, not a secret.
+VALUE_CHARS = 3
+PART_CHARS = 4
+# How much of a long line waits for the next bytes, at least, besides the longest secret:
+# a credential's name and value may straddle the cut.
+CREDENTIAL_TAIL = 512
+
+
+def parts(secret: bytes) -> set[bytes]:
+    """What of a secret could be printed on its own: the whole value, each of its lines,
+    and, for a JSON secret (Secrets Manager's usual shape), each string in it."""
+    found = {secret} if len(secret) >= VALUE_CHARS else set()
+    pieces = {line.strip() for line in secret.splitlines()}
+    try:
+        document = json.loads(secret)
+    except ValueError:
+        document = None
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += value.values()
+        elif isinstance(value, list):
+            stack += value
+        elif isinstance(value, str):
+            pieces.add(value.encode())
+    return found | {p for p in pieces if len(p) >= PART_CHARS}
+
+
 class Masker:
     """Masks the given secret values and credential shapes in lines of bytes."""
 
     def __init__(self, secrets: list[bytes]) -> None:
         values: set[bytes] = set()
         for secret in secrets:
-            if not secret:
-                continue
-            values.add(secret)
-            values.update(line.strip() for line in secret.splitlines() if line.strip())
+            values |= parts(secret)
         ordered = sorted(values, key=len, reverse=True)  # the longest wins where they overlap
         self.longest = len(ordered[0]) if ordered else 0
         self._secrets = re.compile(b"|".join(re.escape(v) for v in ordered)) if ordered else None
@@ -106,6 +132,21 @@ class Masker:
         for pattern, replacement in CREDENTIALS:
             data = pattern.sub(replacement, data)
         return data
+
+    def safe_cut(self, data: bytes, cut: int) -> int:
+        """The last place at or before ``cut`` that is inside no secret or credential of
+        ``data``: the bytes before it can be masked and passed on alone."""
+        patterns = [p for p, _ in CREDENTIALS]
+        if self._secrets is not None:
+            patterns.append(self._secrets)
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for pattern in patterns:
+                for match in pattern.finditer(data):
+                    if match.start() < cut < match.end():
+                        cut, moved = match.start(), True
+        return cut
 
 
 class Stream:
@@ -124,12 +165,13 @@ class Stream:
             out = b"\n".join(self.masker.line(x) for x in data[:end].split(b"\n")) + b"\n"
             data = data[end + 1 :]
         if len(data) > LONG_LINE:
-            # Masked first, so every whole secret is gone; the tail that could still be
-            # the start of one waits for the next bytes.
-            data = self.masker.secrets(data)
-            keep = max(0, self.masker.longest - 1)
-            cut = len(data) - keep
-            out += data[:cut]
+            # The tail that could still begin a secret or a credential waits for the next
+            # bytes, and the cut falls outside any match, so each is masked whole.
+            keep = max(self.masker.longest - 1, CREDENTIAL_TAIL)
+            cut = self.masker.safe_cut(data, len(data) - keep)
+            if cut == 0 and len(data) > 2 * LONG_LINE:
+                cut = len(data)  # one match the size of two events: masked as it is
+            out += self.masker.line(data[:cut])
             data = data[cut:]
         self.pending = data
         return out

@@ -32,6 +32,7 @@ from longjob_core.summary import body, subject
 # invalid, or were skipped because another run of the job was still going.
 NOTIFY_ON_FAILURE = {FAILED, TIMED_OUT, INVALID, SKIPPED}
 METRIC_NAMESPACE = "longjob"
+WEBHOOK_BYTES = 24_000  # under Teams' ~28 KB and Slack's 40,000 characters, with room
 SKIPPED_METRIC = "RunsSkipped"
 
 
@@ -91,15 +92,37 @@ def webhook_url(parameter_name: str, ssm: Any) -> str:
 
 def webhook_text(summary: dict[str, Any]) -> str:
     """The subject, then the body as a code block: chat mark-up that an item, a reason or a
-    field name carries (links, mentions, <!channel>) is shown, never acted on."""
+    field name carries (links, mentions, <!channel>) is shown, never acted on. Chat services
+    take less than SNS (Slack cuts a message's text at 40,000 characters, Teams refuses one
+    over about 28 KB): over WEBHOOK_BYTES, each failure keeps fewer log lines, down to none."""
 
     def escape(text: str) -> str:
         # Slack requires &, < and > escaped; Mattermost and Teams show the entities too.
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-    fence = "`" * 3
-    block = escape(body(summary)).replace(fence, "'" * 3)  # the block cannot be closed early
-    return f"{escape(subject(summary))}\n{fence}\n{block}{fence}"
+    def render(summary: dict[str, Any]) -> str:
+        fence = "`" * 3
+        block = escape(body(summary)).replace(fence, "'" * 3)  # the block cannot be closed early
+        return f"{escape(subject(summary))}\n{fence}\n{block}{fence}"
+
+    text = render(summary)
+    for keep in (5, 2, 0):
+        if len(text.encode()) <= WEBHOOK_BYTES:
+            break
+        text = render(with_log_lines_cut(summary, keep))
+    return text
+
+
+def with_log_lines_cut(summary: dict[str, Any], keep: int) -> dict[str, Any]:
+    """The summary with each failure's last ``keep`` log lines only."""
+    stages = []
+    for stage in summary.get("stages") or []:
+        failures = [
+            {**f, "logLines": (f.get("logLines") or [])[-keep:] if keep else []}
+            for f in stage.get("failures") or []
+        ]
+        stages.append({**stage, "failures": failures} if failures else stage)
+    return {**summary, "stages": stages}
 
 
 def post_webhook(url: str, text: str, policy: WebhookPolicy | None = None) -> None:

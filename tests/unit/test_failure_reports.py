@@ -107,6 +107,24 @@ CAUSES = [
         },
         "ECS did not start the task (capacity or throttling), even after the retries in place",
     ),
+    (
+        {
+            "status": "FAILED",
+            "exitCode": None,
+            "reason": "ECS.AccessDeniedException: User: arn:aws:sts::1:assumed-role/sm is not "
+            "authorized to perform: iam:PassRole",
+        },
+        "AWS refused a call the workflow made",
+    ),
+    (
+        {
+            "status": "FAILED",
+            "exitCode": None,
+            "reason": "ECS.InvalidParameterException: Error retrieving subnet information",
+        },
+        "ECS refused to run the task",
+    ),
+    ({"status": "FAILED", "exitCode": None, "reason": "States.Runtime: odd"}, "the task failed"),
 ]
 
 

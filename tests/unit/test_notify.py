@@ -301,3 +301,20 @@ def test_handler_adds_the_failed_tasks_last_log_lines(
     ) in text
     assert f"log-events/toolbox$252Ftoolbox$252F{task}" in text
     assert "Logs Insights, the run's time: https://us-east-1.console.aws.amazon.com/" in text
+
+
+def with_lines(summary: dict, lines: list[str], failures: int = 1) -> dict:
+    """The summary with ``failures`` copies of its first stage, each failure with ``lines``."""
+    stage = summary["stages"][0]
+    failure = {**stage["failures"][0], "logLines": lines}
+    return {**summary, "stages": [{**stage, "failures": [failure]}] * failures}
+
+
+def test_the_webhook_text_keeps_fewer_log_lines_to_fit_a_chat_message() -> None:
+    summary = event("notify_failed")
+    lines = [f"line {n} " + "<x>" * 120 for n in range(50)]  # escaped: 4-5 bytes a character
+    text = notify.webhook_text(with_lines(summary, lines, failures=5))
+    assert len(text.encode()) <= notify.WEBHOOK_BYTES
+    assert "line 49 " in text  # the last lines are the ones kept
+    assert "line 10 " not in text
+    assert "line 1 x" in notify.webhook_text(with_lines(summary, ["line 1 x"]))

@@ -22,6 +22,10 @@ USER_INITIATED = "UserInitiated"
 SPOT_INTERRUPTION = "SpotInterruption"
 TERMINATION_NOTICE = "TerminationNotice"
 
+# What the workflow retries in place before it gives up on starting a task (capacity,
+# throttling, placement failures: "Run task" in the ASL).
+RETRIED_ECS_ERRORS = ("ECS.AmazonECSException", "AmazonECS.Unknown")
+
 # The entrypoint's own exit codes (container/entrypoint.sh).
 EXIT_SECRET_UNRESOLVED = 125
 EXIT_REFUSED = 126
@@ -50,15 +54,15 @@ def _exit(code: Any) -> str:
 
 
 def _cannot_pull(reason: str) -> Explanation:
-    if _has(reason, "not found", "manifest unknown", "404"):
-        hint = (
-            "the image tag does not exist in the repository: push it, or deploy the tag "
-            "that exists (ImageTag)"
-        )
-    elif _has(reason, "403", "AccessDenied", "not authorized"):
+    if _has(reason, " 403 ", "403 Forbidden", "AccessDenied", "not authorized"):
         hint = (
             "the task execution role may not pull from the repository "
             "(ecr:BatchGetImage, ecr:GetDownloadUrlForLayer)"
+        )
+    elif _has(reason, "not found", "manifest unknown", "404 Not Found"):
+        hint = (
+            "the image tag does not exist in the repository: push it, or deploy the tag "
+            "that exists (ImageTag)"
         )
     else:
         hint = "check the image URI and that the subnets reach ECR (a NAT gateway or VPC endpoints)"
@@ -119,16 +123,22 @@ def explain(failure: dict[str, Any]) -> Explanation:
         )
     if stop_code == TASK_FAILED_TO_START or _has(reason, "CannotStartContainerError"):
         return Explanation("the task failed to start", "see ECS's reason below")
-    if reason.startswith("ECS.") or reason.startswith("AmazonECS."):
-        return Explanation(
-            "ECS did not start the task (capacity or throttling), even after the retries in place",
-            "run the job again later, or deploy with CapacityProvider=FARGATE",
-        )
     if _has(reason, "AccessDenied", "not authorized to perform"):
         return Explanation(
             "AWS refused a call the workflow made",
             "the message names the role and the action; `longjob run --iam-report` shows "
             "what each role used",
+        )
+    if reason.startswith(RETRIED_ECS_ERRORS):
+        return Explanation(
+            "ECS did not start the task (capacity or throttling), even after the retries in place",
+            "run the job again later, or deploy with CapacityProvider=FARGATE",
+        )
+    if reason.startswith(("ECS.", "AmazonECS.")):
+        return Explanation(
+            "ECS refused to run the task",
+            "the reason names the parameter: check the subnets, the security group and the "
+            "task definition the stack was deployed with",
         )
     if stop_code == USER_INITIATED:
         return Explanation(
@@ -160,4 +170,4 @@ def explain(failure: dict[str, Any]) -> Explanation:
         return Explanation("the script ended on SIGTERM (exit code 143)")
     if isinstance(code, int):
         return Explanation(f"the script exited with code {code}", "its last log lines say why")
-    return Explanation(reason or "no reason was recorded")
+    return Explanation("the task failed", "see the reason below" if reason else None)

@@ -213,8 +213,9 @@ class ContainerLauncher:
         if create.returncode != 0:
             raise OSError(f"{self.name} create: {create.stderr.strip()}")
         container_id = create.stdout.strip()
-        subprocess.run([*base, "init", container_id], capture_output=True, check=False)
-        if OomWatch.supported():
+        if self.name == "podman":  # (docker has no container init; its OOMKilled is exact)
+            subprocess.run([*base, "init", container_id], capture_output=True, check=False)
+        if self.name == "podman" and OomWatch.supported():
             watch = OomWatch.for_container(container_id)
             if watch is not None and watch.start():
                 self._oom[record.task_arn] = watch
@@ -258,7 +259,15 @@ class ContainerLauncher:
         self._signal(record, "KILL")
 
     def reap(self, records: list[TaskRecord]) -> None:
-        """The container ends with its PID 1; exit_reason removes it."""
+        """The container ends with its PID 1 and exit_reason removes it; a run that ends
+        early (Ctrl-C, an error) removes what is left here."""
+        base = engine_command(self.name)
+        for record in records:
+            subprocess.run(
+                [*base, "rm", "--force", self.container_name(record)],
+                capture_output=True,
+                check=False,
+            )
 
 
 def make_launcher(runtime: str, project: Path, image: str = DEFAULT_IMAGE) -> Launcher:
