@@ -50,3 +50,27 @@ def test_no_import_cycles() -> None:
         if name not in done:
             visit(name, [name], done)
     assert cycles == []
+
+
+def test_the_engine_loads_moto_batch_and_ec2_only_for_a_batch_task() -> None:
+    """moto's Batch integration (and EC2 behind it) is most of the engine's import time; a
+    job never uses it, so it loads when a Batch task state is built, not before."""
+    import subprocess
+
+    from tests.conftest import VENV_BIN
+
+    probe = (
+        "import sys\n"
+        "import longjob.engine.local_engine\n"
+        "print('moto.batch.models' in sys.modules, 'moto.ec2.models' in sys.modules)\n"
+        "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import "
+        "state_task_service_factory as factory\n"
+        "service = factory.state_task_service_for('batch')\n"
+        "print(type(service).__module__.endswith('state_task_service_batch'),"
+        " 'moto.batch.models' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False False", "True True"]

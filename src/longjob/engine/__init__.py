@@ -8,3 +8,8 @@ Importing it loads moto; keep it out of start-up paths that do not run workflows
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "longjob-local"
+
+# Before anything imports moto's engine: its Batch integration loads on first use only.
+from longjob.engine import deferred_imports as _deferred_imports  # noqa: E402
+
+_deferred_imports.defer_batch()
