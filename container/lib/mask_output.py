@@ -44,8 +44,13 @@ READ_SIZE = 64 * 1024
 # Every repetition before a fixed part is bounded: an unbounded \w* before "password" would
 # try every split of a long word, quadratic in the line's length (a 256 KiB line of letters
 # would take hours).
-# (Not "pwd": PWD=/path is the working directory.)
-_NAMES = rb"\b[\w-]{0,40}?(?:password|passwd|secret|token|api[_-]?key|private[_-]?key)[\w-]{0,40}"
+# "secret" and "token" only inside a compound name (CLIENT_SECRET, GITHUB_TOKEN,
+# secret_key): alone they are ordinary words ("secret: match"). Not "pwd": PWD=/path is the
+# working directory.
+_NAMES = (
+    rb"\b(?:[\w-]{0,40}?(?:password|passwd|api[_-]?key|private[_-]?key)[\w-]{0,40}"
+    rb"|[\w-]{1,40}?[_-](?:secret|token)[\w-]{0,40}|(?:secret|token)[_-][\w-]{1,40})"
+)
 
 
 def _keep_quotes(match: re.Match[bytes]) -> bytes:

@@ -52,8 +52,8 @@ def test_a_long_lines_pieces_never_cut_a_secret_or_a_credential(offset: int) -> 
 
 
 def test_a_credential_longer_than_two_events_is_masked_whole() -> None:
-    out = masked([], b"token=" + b"q" * (2 * mask_output.LONG_LINE + 10), b"\n")
-    assert out == b"token=***\n"
+    out = masked([], b"GITHUB_TOKEN=" + b"q" * (2 * mask_output.LONG_LINE + 10), b"\n")
+    assert out == b"GITHUB_TOKEN=***\n"
 
 
 @pytest.mark.parametrize(
@@ -63,6 +63,9 @@ def test_a_credential_longer_than_two_events_is_masked_whole() -> None:
         (b"X-Api-Key: k-123456", b"X-Api-Key: ***"),
         (b'{"password": "a\\"bc", "user": "x"}', b'{"password": "***", "user": "x"}'),
         (b"PWD=/usr/src/app", b"PWD=/usr/src/app"),
+        (b"secret: match", b"secret: match"),
+        (b"CLIENT_SECRET=abcdef", b"CLIENT_SECRET=***"),
+        (b"secret_key: abcdef", b"secret_key: ***"),
         (b"DB_PASSWORD=ssm:/longjob/db", b"DB_PASSWORD=ssm:/longjob/db"),
         (b"mysql://root:pw123@db:3306/x", b"mysql://root:***@db:3306/x"),
     ],
