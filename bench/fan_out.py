@@ -12,7 +12,6 @@ entrypoint calls with `xargs -P C`. Issue 11's target for 200 x 0.1 s at 20: a r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -83,6 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    from longjob.cli.operate import start_run
     from longjob.engine.launchers import ProcessLauncher
     from longjob.stack.application import load_application
     from longjob.stack.local import LocalStack
@@ -97,11 +97,7 @@ def main() -> None:
                 assert local.aws is not None
                 assert local.stack is not None
                 started = time.perf_counter()
-                arn = local.aws.sfn.start_execution(
-                    stateMachineArn=local.stack.state_machine_arn,
-                    name=f"fan-out-{run}",
-                    input=json.dumps(job),
-                )["executionArn"]
+                arn = start_run(local.aws, local.stack, job, f"fan-out-{run}")
                 result = local.end(arn)
                 engine_times.append(time.perf_counter() - started)
                 assert result.status == "SUCCEEDED", result.cause

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -100,17 +99,14 @@ def run_on_local_stack(
 ) -> tuple[RunResult, dict[str, Any] | None, dict[str, Any]]:
     """Runs a job on the project's stack on this machine (the `longjob run` path): its
     result, summary and IAM report (by role name)."""
+    from longjob.cli.operate import start_run
     from longjob.stack.local import LocalStack
 
     application = load_application(project, {"RetryDelaySeconds": "1"})
     with LocalStack(application, launcher, 5.0, secrets, iam=iam) as local:
         assert local.aws is not None
         assert local.stack is not None
-        arn = local.aws.sfn.start_execution(
-            stateMachineArn=local.stack.state_machine_arn,
-            name=f"{document['job']}-local",
-            input=json.dumps(document),
-        )["executionArn"]
+        arn = start_run(local.aws, local.stack, document, f"{document['job']}-local")
         result = local.end(arn)
         report = {row["role"]: row for row in local.iam_report() or []}
     return result, job_summary(result), report

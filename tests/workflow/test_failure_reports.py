@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from longjob.cli.operate import failure_details
+from longjob.cli.operate import failure_details, start_run
 from longjob.engine.launchers import ContainerLauncher, ProcessLauncher
 from longjob.engine.local_engine import RunResult
 from longjob.report.watcher import report
@@ -60,11 +60,7 @@ def failed_run(
         assert local.stack is not None
         if fault is not None:
             local.engine.inject_ecs_faults(fault)
-        arn = local.aws.sfn.start_execution(
-            stateMachineArn=local.stack.state_machine_arn,
-            name=f"{document['job']}-local",
-            input=json.dumps(document),
-        )["executionArn"]
+        arn = start_run(local.aws, local.stack, document, f"{document['job']}-local")
         if during is not None:
             during(local)
         result = local.end(arn)
