@@ -142,10 +142,52 @@ def test_the_asl_fills_item_as_the_planner_does() -> None:
     expression = expression.replace("${ContainerName}", contract.CONTAINER_NAME)
     for task, item in zip(expand_stage(stage), stage["items"], strict=True):
         compiled = Jsonata(expression)
-        compiled.assign("stage", {k: v for k, v in stage.items() if k != "items"})
-        compiled.assign("states", {"input": {"item": item, "attempt": 1, "deadline": 10**13}})
+        settings = {k: v for k, v in stage.items() if k != "items"}
+        compiled.assign(
+            "states",
+            {"input": {"item": item, "attempt": 1, "deadline": 10**13, "stage": settings}},
+        )
         overrides = compiled.evaluate(None)["ContainerOverrides"][0]
         assert overrides["Command"] == task["command"]
         planned = {variable["Name"] for variable in task["environment"]}
         environment = [e for e in overrides["Environment"] if e["Name"] in planned]
         assert environment == task["environment"]
+
+
+def test_a_wide_stage_runs_the_same_task_states_as_an_inline_one() -> None:
+    """Each item of a wide stage is a child execution running a copy of the inline stage's
+    task states (ASL has no way to share them): the copies differ only in their names (state
+    names are unique in a state machine) and in the end, where a failed item fails its child
+    so that the Distributed Map counts it."""
+    states = json.loads(ASL)["States"]
+    inline = states["Run stage"]["ItemProcessor"]
+    wide = states["Run wide stage"]["ItemProcessor"]
+    names = {
+        "Run task": "Run item task",
+        "Attempt failed": "Item attempt failed",
+        "Back off": "Item back off",
+        "Task failed": "Item task failed",
+    }
+
+    def renamed(node: object) -> object:
+        if isinstance(node, dict):
+            return {
+                k: names[v] if k in ("Next", "Default") and v in names else renamed(v)
+                for k, v in node.items()
+            }
+        return [renamed(v) for v in node] if isinstance(node, list) else node
+
+    expected = {names[name]: renamed(state) for name, state in inline["States"].items()}
+    failed = wide["States"]["Item task failed"]
+    assert failed.pop("Next") == "Item failed"
+    assert expected["Item task failed"].pop("End")
+    for state in (failed, expected["Item task failed"]):
+        state.pop("Comment")
+    assert wide["States"]["Item failed"]["Type"] == "Fail"
+    assert {k: v for k, v in wide["States"].items() if k != "Item failed"} == expected
+    assert wide["StartAt"] == names[inline["StartAt"]]
+    assert wide["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    # Children cannot read the parent's variables (docs/aws-facts.md): none is used.
+    assert "$stage" not in json.dumps(wide)
+    assert "$deadline" not in json.dumps(wide)
+    assert "$stage." not in json.dumps(states["Run wide stage"]["ItemSelector"])

@@ -109,23 +109,58 @@ def test_plan_of_the_design_example() -> None:
     assert {"Name": "LONGJOB_ITEM", "Value": "users"} in tasks[1]["environment"]
 
 
-def test_a_thousand_item_fan_out_plans_far_below_the_payload_limit() -> None:
+def test_a_wide_stage_s_items_go_to_the_run_bucket_not_into_the_plan() -> None:
     document = {
         "job": "big",
         "concurrency": "allow",
         "stages": [
             {
                 "name": "each",
-                "forEach": [f"tenant-database-{i:05d}" for i in range(1000)],
-                "maxConcurrency": 40,
+                "forEach": [f"db-{i:05d}" for i in range(10_000)],
+                "maxConcurrency": 100,
                 "run": ["bash", "pg_vacuum.sh", "--database", "{item}"],
                 "env": {"PGHOST": "db.internal", "PGPASSWORD": "ssm:/longjob/prod/db"},
             }
         ],
     }
     payload = {**event("prepare_job_nightly"), "document": document}
-    plan = prepare_job.prepare(payload, NoCalls(), NoCalls(), TABLE, retry_delay_seconds=10)
-    assert len(json.dumps(plan)) < 64 * 1024
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="runs")
+        plan = prepare_job.prepare(
+            payload, NoCalls(), NoCalls(), TABLE, retry_delay_seconds=10, s3=s3, run_bucket="runs"
+        )
+        stage = plan["stages"][0]
+        assert (stage["mode"], stage["items"], stage["itemCount"]) == ("distributed", None, 10_000)
+        assert len(json.dumps(plan)) < 8 * 1024  # every state's input: the items stay out
+        name = payload["execution"]["Name"]
+        assert stage["itemReader"] == {"Bucket": "runs", "Key": f"runs/{name}/each/items.json"}
+        assert stage["results"] == {"Bucket": "runs", "Prefix": f"runs/{name}/each/results"}
+        stored = s3.get_object(Bucket="runs", Key=stage["itemReader"]["Key"])["Body"].read()
+        assert json.loads(stored) == document["stages"][0]["forEach"]
+
+
+def test_items_in_a_bucket_the_state_machine_may_not_read_are_refused() -> None:
+    document = {
+        "job": "from-s3",
+        "concurrency": "allow",
+        "stages": [{"name": "each", "run": ["bash", "x.sh"], "forEachFrom": "s3://other/l.json"}],
+    }
+    with pytest.raises(InvalidJobDocument) as raised:
+        prepare_job.prepare(
+            {**event("prepare_job_nightly"), "document": document},
+            NoCalls(),
+            NoCalls(),
+            TABLE,
+            retry_delay_seconds=10,
+            s3=NoCalls(),
+            run_bucket="runs",
+            data_bucket="backups",
+        )
+    assert [str(p) for p in raised.value.problems] == [
+        "/stages/0/forEachFrom: the state machine may read item lists only from this stack's "
+        "buckets (runs, backups), not other"
+    ]
 
 
 def test_invalid_document_lists_every_problem() -> None:
@@ -140,8 +175,9 @@ def test_invalid_document_lists_every_problem() -> None:
         "README's Security model)",
         "/stages/0/env/DB_PASSWORD: looks like a secret: pass a reference (ssm:/path or "
         "secretsmanager:name), never the value",
-        "/stages/0/retires: unknown field (allowed: always, cpu, env, forEach, maxConcurrency, "
-        "memory, name, onFailure, retries, run, timeoutSeconds); did you mean 'retries'?",
+        "/stages/0/retires: unknown field (allowed: always, cpu, env, forEach, forEachFrom, "
+        "maxConcurrency, memory, name, onFailure, retries, run, timeoutSeconds, "
+        "toleratedFailureCount, toleratedFailurePercentage); did you mean 'retries'?",
         '/stages/0/run/0: must be one of "bash", "sh", "python", "python3"',
         "/stages/0/run/1: must be a relative path inside the scripts folder (no '..', no "
         "leading '/' or '-')",
@@ -209,6 +245,7 @@ def test_concurrency_allow_takes_no_lock() -> None:
 def test_handler_reads_its_environment(aws: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RETRY_DELAY_SECONDS", "7")
     monkeypatch.setenv("LOCK_TABLE", TABLE)
+    monkeypatch.setenv("RUN_BUCKET", "runs")
     monkeypatch.setattr(prepare_job, "sfn_client", lambda: aws["sfn"])
     monkeypatch.setattr(prepare_job, "dynamodb_client", lambda: aws["dynamodb"])
     plan = prepare_job.lambda_handler(run_of(aws, "first", NIGHTLY), None)

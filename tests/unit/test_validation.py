@@ -18,7 +18,30 @@ def doc(**stage: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        (doc(maxConcurrency=2), "/stages/0/maxConcurrency: needs forEach in the same stage"),
+        (
+            doc(maxConcurrency=2),
+            "/stages/0/maxConcurrency: needs forEach or forEachFrom in the same stage",
+        ),
+        (
+            doc(toleratedFailurePercentage=5),
+            "/stages/0/toleratedFailurePercentage: needs forEach or forEachFrom in the same stage",
+        ),
+        (
+            doc(forEach=["a"], forEachFrom="s3://b/k.json"),
+            "/stages/0/forEachFrom: cannot be used with forEach: a stage has one list",
+        ),
+        (
+            doc(forEachFrom="https://b/k.json"),
+            "/stages/0/forEachFrom: must be s3://bucket/key.json, a JSON array stored in S3",
+        ),
+        (
+            doc(forEach=list(range(10_001))),
+            "/stages/0/forEach: must have at most 10000 items",
+        ),
+        (
+            doc(forEach=["a"], maxConcurrency=1001),
+            "/stages/0/maxConcurrency: must be at most 1000",
+        ),
         (doc(cpu=1024), "/stages/0/memory: is required with cpu/memory (a Fargate pair)"),
         (doc(cpu=1000, memory=2048), "/stages/0/cpu: must be one of 256, 512, 1024"),
         (doc(retries=11), "/stages/0/retries: must be at most 10"),

@@ -21,6 +21,7 @@ from longjob.errors import TemplateError
 from tests.conftest import ROOT, VENV_BIN
 
 from .conftest import run_on_local_stack, scratch
+from .test_wide_stages import wide
 
 DATA_BUCKET = "longjob-example-backups"  # samconfig.toml's DataBucketName
 ACCOUNT = "123456789012"
@@ -231,3 +232,29 @@ def test_the_example_jobs_use_the_task_roles_statements(project: Path) -> None:
     assert task_role["unusedStatements"] == ["secrets-by-reference[0]", "secrets-by-reference[1]"]
     assert task_role["denied"] == []
     assert {row["role"]: row["denied"] for row in report.values()} == {role: [] for role in report}
+
+
+def test_the_stack_s_roles_allow_a_wide_stage_and_nothing_more(project: Path) -> None:
+    result, _summary, report = run_job(project, wide(45))
+    assert result.status == "SUCCEEDED", result.cause
+    used = {row["action"] for row in report["longjob-local-StateMachineRole"]["used"]}
+    assert {"states:StartExecution", "s3:GetObject", "s3:PutObject"} <= used
+    results = {row["action"] for row in report["longjob-local-StageResultsFunctionRole"]["used"]}
+    assert results == {"s3:ListBucket", "s3:GetObject", "states:DescribeMapRun"}
+
+
+def test_a_state_machine_role_that_may_not_start_children_fails_the_map(
+    project: Path, tmp_path: Path
+) -> None:
+    copy = scratch(
+        project,
+        tmp_path,
+        (
+            "            Action: states:StartExecution\n",
+            "            Action: states:ListExecutions\n",
+        ),
+    )
+    result, summary, _report = run_job(copy, wide(45))
+    assert result.status == "FAILED"
+    assert "states:StartExecution" in json.dumps(summary or result.cause)
+    assert result.tasks == []

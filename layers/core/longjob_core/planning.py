@@ -12,6 +12,12 @@ Each task's iteration returns a small record (`item_record` is its largest form)
 task keeps its reason cut to the stage's `reasonChars`, chosen so that a stage whose every
 task fails still returns a Map result under the payload limit (docs/design.md, "Bounded
 state").
+
+A *wide* stage (over INLINE_ITEMS_MAX items, items from S3, or a tolerated failure rate) runs
+as a Distributed Map: each item in a child execution with its own history, the items read
+from S3 (`itemReader`) and the results written there (`results`). Its items leave the plan
+before the state machine sees it (`detach_items`: prepare_job writes them to the run bucket),
+so a 10,000-item stage costs the plan a key, not the items.
 """
 
 from __future__ import annotations
@@ -52,6 +58,19 @@ MAP_RESULT_BUDGET = PAYLOAD_BYTES - 16 * 1024
 # of JSON (a quote or backslash is escaped).
 REASON_CHARS_MAX = 200
 REASON_BYTES_PER_CHAR = 2
+# Above this many items a stage is wide. An inline Map runs at most 40 iterations at once
+# and writes every task's events into the parent's history (docs/aws-facts.md).
+INLINE_ITEMS_MAX = 40
+INLINE, DISTRIBUTED = "inline", "distributed"
+# A wide stage's objects in the run bucket: its items (when the document lists them) and
+# the Distributed Map's results, under one prefix per run and stage.
+RUN_PREFIX = "runs"
+ITEMS_OBJECT = "items.json"
+RESULTS_FOLDER = "results"
+# Where the plan names the run bucket when the stack is not known (`longjob plan`).
+RUN_BUCKET_PLACEHOLDER = "<the stack's RunBucket>"
+# toleratedFailureCount when only the percentage is given: no count limit.
+NO_COUNT_LIMIT = 100_000_000
 
 
 def item_record(index: int, reason_chars: int) -> dict[str, Any]:
@@ -86,16 +105,76 @@ def item_text(item: str | int | float) -> str:
     return item if isinstance(item, str) else json.dumps(item)
 
 
+def is_wide(stage: dict[str, Any]) -> bool:
+    """Whether a (valid) document stage runs as a Distributed Map."""
+    return (
+        "forEachFrom" in stage
+        or len(stage.get("forEach", ())) > INLINE_ITEMS_MAX
+        or "toleratedFailurePercentage" in stage
+        or "toleratedFailureCount" in stage
+    )
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def item_source_problems(document: dict[str, Any], buckets: list[str]) -> list[Problem]:
+    """forEachFrom objects outside ``buckets`` (the stack's run and data buckets), which the
+    state machine's role may not read: the stage would fail only when it starts."""
+    allowed = [b for b in buckets if b]
+    return [
+        Problem(
+            f"/stages/{index}/forEachFrom",
+            f"the state machine may read item lists only from this stack's buckets "
+            f"({', '.join(allowed)}), not {s3_location(stage['forEachFrom'])[0]}",
+        )
+        for index, stage in enumerate(document["stages"])
+        if "forEachFrom" in stage and s3_location(stage["forEachFrom"])[0] not in allowed
+    ]
+
+
+def stage_prefix(execution_name: str, stage_name: str) -> str:
+    return f"{RUN_PREFIX}/{execution_name}/{stage_name}"
+
+
+def _wide_settings(stage: dict[str, Any], execution_name: str, run_bucket: str) -> dict[str, Any]:
+    prefix = stage_prefix(execution_name, stage["name"])
+    if "forEachFrom" in stage:
+        bucket, key = s3_location(stage["forEachFrom"])
+    else:
+        bucket, key = run_bucket, f"{prefix}/{ITEMS_OBJECT}"
+    percentage = stage.get("toleratedFailurePercentage")
+    count = stage.get("toleratedFailureCount")
+    return {
+        "mode": DISTRIBUTED,
+        "itemReader": {"Bucket": bucket, "Key": key},
+        "results": {"Bucket": run_bucket, "Prefix": f"{prefix}/{RESULTS_FOLDER}"},
+        # The Map fails when either limit is passed: a limit the document leaves out must
+        # not be the strictest one.
+        "toleratedFailurePercentage": (
+            percentage if percentage is not None else (100 if count is not None else 0)
+        ),
+        "toleratedFailureCount": (
+            count if count is not None else (NO_COUNT_LIMIT if percentage is not None else 0)
+        ),
+    }
+
+
 def plan_stage(
     document: dict[str, Any],
     index: int,
     execution_name: str,
     retry_delay_seconds: int = DEFAULT_RETRY_DELAY,
+    run_bucket: str = RUN_BUCKET_PLACEHOLDER,
 ) -> dict[str, Any]:
     """One stage of the plan: its settings, its task template and its items."""
     stage = document["stages"][index]
     interpreter, script, *args = stage["run"]
-    for_each = "forEach" in stage
+    for_each = "forEach" in stage or "forEachFrom" in stage
+    wide = is_wide(stage)
     environment = [
         {"Name": JOB_ENV, "Value": document["job"]},
         {"Name": STAGE_ENV, "Value": stage["name"]},
@@ -106,9 +185,13 @@ def plan_stage(
             for name, value in sorted((stage.get("env") or {}).items())
         ),
     ]
-    items = [item_text(i) for i in stage["forEach"]] if for_each else [None]
+    if "forEachFrom" in stage:
+        items = None  # read by the Map when the stage starts
+    else:
+        items = [item_text(i) for i in stage["forEach"]] if "forEach" in stage else [None]
     return {
         "name": stage["name"],
+        **(_wide_settings(stage, execution_name, run_bucket) if wide else {"mode": INLINE}),
         "always": stage.get("always", False),
         "onFailure": stage.get("onFailure", "stop"),
         "maxConcurrency": stage.get("maxConcurrency", 1),
@@ -122,13 +205,30 @@ def plan_stage(
         ),
         "command": [interpreter, script, "--", *args],
         "environment": environment,
-        "reasonChars": max(0, reason_chars(len(items))),
+        # A wide stage's records go to S3, one per item: no shared budget.
+        "reasonChars": REASON_CHARS_MAX if wide else max(0, reason_chars(len(items or ()))),
         "items": items,
     }
 
 
+def detach_items(plan: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+    """The plan as the state machine gets it, and the objects to write first: each wide
+    stage's listed items leave the plan for its itemReader object."""
+    objects = []
+    stages = []
+    for stage in plan["stages"]:
+        if stage["mode"] == DISTRIBUTED and stage["items"] is not None:
+            reader = stage["itemReader"]
+            body = json.dumps(stage["items"], separators=(",", ":"), ensure_ascii=False)
+            objects.append((reader["Bucket"], reader["Key"], body.encode()))
+            stage = {**stage, "items": None, "itemCount": len(stage["items"])}
+        stages.append(stage)
+    return {**plan, "stages": stages}, objects
+
+
 def expand_stage(stage: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tasks of a planned stage, as the state machine makes them."""
+    """The tasks of a planned stage, as the state machine makes them (none for a stage
+    whose items are read from S3 when it starts)."""
 
     def fill(text: str, item: str | None) -> str:
         return text if item is None else item.join(text.split(ITEM_PLACEHOLDER))
@@ -142,7 +242,7 @@ def expand_stage(stage: dict[str, Any]) -> list[dict[str, Any]]:
                 {"Name": e["Name"], "Value": fill(e["Value"], item)} for e in stage["environment"]
             ],
         }
-        for item in stage["items"]
+        for item in stage["items"] or ()
     ]
 
 
@@ -195,8 +295,10 @@ def make_plan(
     start_time: str | None = None,
     overlapping_execution: str | None = None,
     retry_delay_seconds: int = DEFAULT_RETRY_DELAY,
+    run_bucket: str = RUN_BUCKET_PLACEHOLDER,
 ) -> dict[str, Any]:
-    """The plan of a valid document (check it first with validation.check)."""
+    """The plan of a valid document (check it first with validation.check), every stage's
+    items in it (see detach_items)."""
     timeout = document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
     return {
         "version": PLAN_VERSION,
@@ -211,7 +313,7 @@ def make_plan(
         "overlappingExecution": overlapping_execution,
         "lockHeld": False,  # prepare_job sets it when it took the job's lock
         "stages": [
-            plan_stage(document, index, execution_name, retry_delay_seconds)
+            plan_stage(document, index, execution_name, retry_delay_seconds, run_bucket)
             for index in range(len(document["stages"]))
         ],
     }

@@ -18,8 +18,10 @@ from longjob_core import limits
 from longjob_core.explanations import EXPLANATION_CHARS, HINT_CHARS
 from longjob_core.failure_reports import LOG_LINE_BYTES, with_failure_details
 from longjob_core.planning import (
+    DISTRIBUTED,
     MAP_RESULT_BUDGET,
     compact_size,
+    detach_items,
     item_record,
     make_plan,
     reason_chars,
@@ -47,6 +49,13 @@ EVENTS_PER_TASK = 2
 EVENTS_PER_FAILED_ATTEMPT = 6 + 2
 EVENTS_PER_BACKOFF = 2
 EVENTS_TASK_FAILED = 2
+# A wide stage in the parent: "Next stage?" (2), the Distributed Map (MapStateEntered,
+# MapStateStarted, MapRunStarted, MapRunSucceeded or MapRunFailed, MapStateSucceeded or
+# MapStateFailed, MapStateExited) and "Read stage results" (5, and 3 per in-place retry of 3).
+EVENTS_PER_WIDE_STAGE = 2 + 6 + 5 + 3 * 3
+# One item's child execution: ExecutionStarted, its task's attempts (as above, without the
+# iteration events), "Task failed" (2), "Item failed" (FailStateEntered) and ExecutionFailed.
+EVENTS_PER_CHILD = 1 + 1 + 1
 # Capacity and throttling errors are retried in place (3 events each, up to 11 per
 # attempt); how many happen is AWS's, not the document's, so a fixed share is kept for them.
 HISTORY_RESERVE = 1_000
@@ -58,9 +67,13 @@ HISTORY_BUDGET = limits.HISTORY_EVENTS - HISTORY_RESERVE
 LAMBDA_RESULT_OVERHEAD = 2048
 _ARN = "x" * 200  # an execution or function ARN, generously
 _START_TIME = "2026-12-01T00:00:00.000Z"
+_BUCKET = "x" * 63  # the longest bucket name S3 allows
 _LOG_GROUP = "x" * 148  # /longjob/<stack name, at most 128>/tasks
 _REGION = "ap-southeast-5"  # among the longest region names
 _NOTIFICATION = "failed: " + "x" * limits.ERROR_CHARS
+# The most items a wide stage's counts can show (a Map Run's item counts are longs; this
+# many digits is generous).
+WIDE_ITEMS_MAX = 10**12
 
 
 @dataclass(frozen=True)
@@ -97,23 +110,59 @@ def task_events(attempts: int) -> int:
     )
 
 
+def child_events(attempts: int) -> int:
+    """History events of one wide-stage item's child execution whose every attempt fails."""
+    return EVENTS_PER_CHILD + task_events(attempts) - EVENTS_PER_TASK
+
+
+def _stage_events(stage: dict[str, Any]) -> int:
+    """A stage's events in the parent's history: a wide stage's tasks are in its children."""
+    if stage["mode"] == DISTRIBUTED:
+        return EVENTS_PER_WIDE_STAGE
+    return EVENTS_PER_STAGE + len(stage["items"]) * task_events(stage["maxAttempts"])
+
+
+def _where(index: int, stage: dict[str, Any]) -> str:
+    if stage["items"] is None:
+        return f"/stages/{index}/forEachFrom"
+    return f"/stages/{index}/forEach" if stage["items"] != [None] else f"/stages/{index}"
+
+
 def history_estimate(plan: dict[str, Any]) -> Estimate:
-    per_stage = [
-        EVENTS_PER_STAGE + len(stage["items"]) * task_events(stage["maxAttempts"])
-        for stage in plan["stages"]
-    ]
+    """The longest history of the run's executions: the parent's, or a wide stage's child's
+    (each has its own 25,000 events)."""
+    per_stage = [_stage_events(stage) for stage in plan["stages"]]
     total = EVENTS_PER_EXECUTION + EVENTS_IN_PLACE_RETRIES + sum(per_stage)
+    children = [
+        (child_events(stage["maxAttempts"]), index)
+        for index, stage in enumerate(plan["stages"])
+        if stage["mode"] == DISTRIBUTED
+    ]
+    child, child_index = max(children, default=(0, 0))
+    if child > total:  # not with today's limits (10 retries): kept so the figure is honest
+        stage = plan["stages"][child_index]
+        return Estimate(
+            "execution history",
+            child,
+            HISTORY_BUDGET,
+            "events",
+            _where(child_index, stage),
+            f"one item's child execution, {stage['maxAttempts']} attempt(s)",
+            f"the {HISTORY_BUDGET:,} longjob allows",
+        )
     biggest = max(range(len(per_stage)), key=per_stage.__getitem__)
     stage = plan["stages"][biggest]
-    tasks = len(stage["items"])
-    where = f"/stages/{biggest}/forEach" if stage["items"] != [None] else f"/stages/{biggest}"
+    tasks = "?" if stage["items"] is None else f"{len(stage['items']):,}"
+    where = _where(biggest, stage)
     if len(per_stage) > 1:
         detail = (
-            f"{len(per_stage)} stages, the largest {tasks:,} task(s) \u00d7 "
+            f"{len(per_stage)} stages, the largest {tasks} task(s) \u00d7 "
             f"{stage['maxAttempts']} attempt(s)"
         )
     else:
-        detail = f"{tasks:,} task(s) \u00d7 {stage['maxAttempts']} attempt(s)"
+        detail = f"{tasks} task(s) \u00d7 {stage['maxAttempts']} attempt(s)"
+    if stage["mode"] == DISTRIBUTED:
+        detail += " (a wide stage: its tasks' events are in their own child executions)"
     return Estimate(
         "execution history",
         total,
@@ -146,7 +195,7 @@ def _name() -> str:
 
 
 def worst_plan(document: dict[str, Any]) -> dict[str, Any]:
-    return make_plan(document, _name(), _START_TIME, overlapping_execution=_ARN)
+    return make_plan(document, _name(), _START_TIME, overlapping_execution=_ARN, run_bucket=_BUCKET)
 
 
 def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +203,10 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
     task failed, failures kept up to FAILURES_KEPT, the notification failed."""
     stages, kept = [], 0
     for stage in plan["stages"]:
-        tasks = len(stage["items"])
+        wide = stage["mode"] == DISTRIBUTED
+        # A wide stage's item count may be unknown until it runs (forEachFrom): its
+        # counts are written with the most digits a Map Run's can have.
+        tasks = WIDE_ITEMS_MAX if stage["items"] is None else len(stage["items"])
         room = max(0, min(FAILURES_KEPT - kept, tasks))
         kept += room
         failures = [
@@ -166,23 +218,25 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
                 "reason": '"' * stage["reasonChars"],
                 "attempts": stage["maxAttempts"],
                 "taskId": "0" * 32,
+                **({"execution": _ARN} if wide else {}),
             }
             for _ in range(room)
         ]
-        stages.append(
-            {
-                "name": stage["name"],
-                "status": "TIMED_OUT",
-                "tasks": tasks,
-                "succeeded": tasks,
-                "exitCode": 255,
-                "attempts": stage["maxAttempts"],
-                "startedAt": 10**13,
-                "stoppedAt": 10**13,
-                "taskId": "0" * 32,
-                "failures": failures,
-            }
-        )
+        record = {
+            "name": stage["name"],
+            "status": "TIMED_OUT",
+            "tasks": tasks,
+            "succeeded": tasks,
+            "exitCode": 255,
+            "attempts": stage["maxAttempts"],
+            "startedAt": 10**13,
+            "stoppedAt": 10**13,
+            "taskId": "0" * 32,
+            "failures": failures,
+        }
+        if wide:
+            record.update(mode=DISTRIBUTED, failed=tasks, notRun=tasks, mapRun=_ARN)
+        stages.append(record)
     return {
         "job": plan["job"],
         "execution": _name(),
@@ -240,7 +294,7 @@ def estimates(document: dict[str, Any], plan: dict[str, Any] | None = None) -> l
         ),
         Estimate(
             "plan",
-            compact_size(plan) + LAMBDA_RESULT_OVERHEAD,
+            compact_size(detach_items(plan)[0]) + LAMBDA_RESULT_OVERHEAD,
             limits.PAYLOAD_BYTES,
             "bytes",
             "",
@@ -249,8 +303,13 @@ def estimates(document: dict[str, Any], plan: dict[str, Any] | None = None) -> l
         ),
         history_estimate(plan),
     ]
-    results = [_stage_result(index, stage) for index, stage in enumerate(plan["stages"])]
-    found.append(max(results, key=lambda e: e.value))
+    results = [
+        _stage_result(index, stage)
+        for index, stage in enumerate(plan["stages"])
+        if stage["mode"] != DISTRIBUTED  # a wide stage's results are written to S3
+    ]
+    if results:
+        found.append(max(results, key=lambda e: e.value))
     summary = worst_summary(plan)
     found += [
         Estimate(

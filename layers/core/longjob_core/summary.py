@@ -125,7 +125,7 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
                 stage["name"],
                 stage.get("status", "?"),
                 exit_text(stage.get("exitCode")),
-                str(stage.get("attempts", "-")),
+                exit_text(stage.get("attempts")),
                 f"{stage.get('succeeded', 0)}/{tasks}" if tasks else "-",
                 duration(stage),
             )

@@ -38,7 +38,10 @@ PATTERN_RULES = {
     "job": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "name": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "run": "must be a relative path inside the scripts folder (no '..', no leading '/' or '-')",
+    "forEachFrom": "must be s3://bucket/key.json, a JSON array stored in S3",
 }
+# Fields that only mean something in a stage with items.
+NEEDS_ITEMS = ("maxConcurrency", "toleratedFailurePercentage", "toleratedFailureCount")
 
 
 @cache
@@ -72,9 +75,6 @@ def _describe(error: ValidationError) -> list[Problem]:
     if kind == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         return [Problem(pointer([*path, m]), "is required") for m in missing]
-    if kind == "dependentRequired":
-        field, needed = next(iter(error.validator_value.items()))
-        return [Problem(pointer([*path, field]), f"needs {' and '.join(needed)} in the same stage")]
     if "propertyNames" in error.schema_path:  # the instance is a property name of path
         return _describe_property_name(error, path)
     if kind == "pattern":
@@ -117,6 +117,16 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
             problems.append(Problem(f"{at}/name", f"duplicates the name of /stages/{seen[name]}"))
         else:
             seen[name] = index
+    if "forEach" in stage and "forEachFrom" in stage:
+        problems.append(
+            Problem(f"{at}/forEachFrom", "cannot be used with forEach: a stage has one list")
+        )
+    if "forEach" not in stage and "forEachFrom" not in stage:
+        problems += [
+            Problem(f"{at}/{field}", "needs forEach or forEachFrom in the same stage")
+            for field in NEEDS_ITEMS
+            if field in stage
+        ]
     cpu, memory = stage.get("cpu"), stage.get("memory")
     if (cpu is None) != (memory is None):
         missing = "memory" if memory is None else "cpu"

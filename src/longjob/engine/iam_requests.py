@@ -86,7 +86,17 @@ def _state_machine(params: Params) -> str | None:
         value = params.get(name)
         if isinstance(value, str) and value.count(":") >= 6:
             return value.split(":")[6]
-    return None
+    map_run = _map_run(params)
+    return map_run[0] if map_run else None
+
+
+def _map_run(params: Params) -> tuple[str, str, str] | None:
+    """A Map Run's ARN (mapRun:<state machine>/<label>:<id>) as its three parts."""
+    value = params.get("mapRunArn")
+    if not isinstance(value, str) or value.count(":") < 7:
+        return None
+    machine, _, label = value.split(":")[6].partition("/")
+    return machine, label, value.split(":", 7)[7]
 
 
 def _execution_id(params: Params) -> str | None:
@@ -104,7 +114,12 @@ BINDINGS: dict[str, dict[str, Binding]] = {
     "logs": {"LogGroupName": "logGroupName", "LogStreamName": "logStreamName"},
     "sns": {"TopicName": lambda p: _sns_topic(p)},
     "lambda": {"FunctionName": _function},
-    "states": {"StateMachineName": _state_machine, "ExecutionId": _execution_id},
+    "states": {
+        "StateMachineName": _state_machine,
+        "ExecutionId": _execution_id,
+        "MapRunLabel": lambda p: (_map_run(p) or (None, None, None))[1],
+        "MapRunId": lambda p: (_map_run(p) or (None, None, None))[2],
+    },
     "ecs": {
         "TaskDefinitionFamilyName": _task_definition(0),
         "TaskDefinitionRevisionNumber": _task_definition(1),

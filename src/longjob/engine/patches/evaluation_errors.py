@@ -234,7 +234,7 @@ def _error_output(failure_event: FailureEvent) -> Any:
 
 
 def _parse(definition: str) -> Any:
-    program, tree = _original_parse(definition)
+    program, tree = _parse_before_install(definition)
     annotate(program)
     return program, tree
 
@@ -264,15 +264,17 @@ _original_validate = string_expression.validate_jsonata_expression_output
 _original_wait_seconds = Timestamp._get_wait_seconds
 _original_from_timestamp = Timestamp._from_timestamp_string
 _original_items_path = ItemsPath._eval_body
-_original_parse = AmazonStateLanguageParser.parse
+# distributed_map also reads definitions first (installed before this): wrap what is there.
+_parse_before_install = AmazonStateLanguageParser.parse
 _original_add_event = EventManager.add_event
 # Installed after aborted_map, which replaces the same method: this wraps what is there.
 _error_output_before_install = ExecutionState._construct_error_output_value
 
 
 def install() -> None:
-    global _error_output_before_install
+    global _error_output_before_install, _parse_before_install
     _error_output_before_install = ExecutionState._construct_error_output_value
+    _parse_before_install = AmazonStateLanguageParser.parse
     ExecutionState._construct_error_output_value = staticmethod(_error_output)
     StringJSONata._eval_body = _string_jsonata_body
     string_expression.validate_jsonata_expression_output = _no_second_evaluation
@@ -291,5 +293,5 @@ def uninstall() -> None:
     Timestamp._get_wait_seconds = _original_wait_seconds
     Timestamp._from_timestamp_string = staticmethod(_original_from_timestamp)
     ItemsPath._eval_body = _original_items_path
-    AmazonStateLanguageParser.parse = staticmethod(_original_parse)
+    AmazonStateLanguageParser.parse = staticmethod(_parse_before_install)
     EventManager.add_event = _original_add_event

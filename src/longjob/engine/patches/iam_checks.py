@@ -199,7 +199,13 @@ def _s3_action(self: Any, bucket_name: str | None = None, key_name: str | None =
         # one refused key refuses the request).
         keys = re.findall(rb"<Key>(.*?)</Key>", self.body or b"")
         params["Key"] = [k.decode() for k in keys] or None
-    requests = requests_for(Call("s3", action, params), identity)
+    context: dict[str, Any] = {}
+    if action == "ListBucket":
+        # ListObjects(V2)' prefix, which a policy may limit with the s3:prefix key.
+        prefix = (getattr(self, "querystring", None) or {}).get("prefix")
+        if prefix:
+            context["s3:prefix"] = prefix[0] if isinstance(prefix, list) else prefix
+    requests = requests_for(Call("s3", action, params), identity, context)
     requests += _kms_requests(self, action, bucket_name, identity)
     try:
         authorizer.check(principal, requests)
