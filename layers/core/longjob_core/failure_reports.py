@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from longjob_core.console_links import insights_url, log_stream_url
+from longjob_core.console_links import execution_url, insights_url, log_stream_url
 from longjob_core.contract import stream_of
 from longjob_core.explanations import explain
 
@@ -105,6 +105,9 @@ def with_failure_details(
                         failure["logFile"] = path
                 elif region and log_group:
                     failure["logUrl"] = log_stream_url(region, log_group, stream)
+            if failure.get("execution") and log_file is None:
+                # A wide stage's item: its child execution, in the console.
+                failure["executionUrl"] = execution_url(failure["execution"])
             failures.append(failure)
             any_failure = True
         if failures:

@@ -67,6 +67,13 @@ HISTORY_BUDGET = limits.HISTORY_EVENTS - HISTORY_RESERVE
 LAMBDA_RESULT_OVERHEAD = 2048
 _ARN = "x" * 200  # an execution or function ARN, generously
 _START_TIME = "2026-12-01T00:00:00.000Z"
+# A wide stage item's child execution and Map Run: the longest state machine name, the
+# Map's label, a UUID.
+_CHILD_ARN = (
+    f"arn:aws-us-gov:states:{'x' * 14}:123456789012:execution:"
+    f"{'x' * limits.STATE_MACHINE_NAME_CHARS}/items:{'0' * 36}"
+)
+_MAP_RUN_ARN = _CHILD_ARN.replace(":execution:", ":mapRun:")
 _BUCKET = "x" * 63  # the longest bucket name S3 allows
 _LOG_GROUP = "x" * 148  # /longjob/<stack name, at most 128>/tasks
 _REGION = "ap-southeast-5"  # among the longest region names
@@ -218,7 +225,7 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
                 "reason": '"' * stage["reasonChars"],
                 "attempts": stage["maxAttempts"],
                 "taskId": "0" * 32,
-                **({"execution": _ARN} if wide else {}),
+                **({"execution": _CHILD_ARN} if wide else {}),
             }
             for _ in range(room)
         ]
@@ -235,7 +242,7 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
             "failures": failures,
         }
         if wide:
-            record.update(mode=DISTRIBUTED, failed=tasks, notRun=tasks, mapRun=_ARN)
+            record.update(mode=DISTRIBUTED, failed=tasks, notRun=tasks, mapRun=_MAP_RUN_ARN)
         stages.append(record)
     return {
         "job": plan["job"],

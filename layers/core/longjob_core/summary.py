@@ -126,11 +126,22 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
                 stage.get("status", "?"),
                 exit_text(stage.get("exitCode")),
                 exit_text(stage.get("attempts")),
-                f"{stage.get('succeeded', 0)}/{tasks}" if tasks else "-",
+                _tasks_text(stage) if tasks else "-",
                 duration(stage),
             )
         )
     return align(rows)
+
+
+def _tasks_text(stage: dict[str, Any]) -> str:
+    """succeeded/tasks; for a wide stage also how many items failed or never ran."""
+    text = f"{stage.get('succeeded', 0)}/{stage['tasks']}"
+    others = [
+        f"{stage[key]} {words}"
+        for key, words in (("failed", "failed"), ("notRun", "not run"))
+        if stage.get(key)
+    ]
+    return text + (f" ({', '.join(others)})" if others else "")
 
 
 def failure_details(summary: dict[str, Any]) -> list[str]:
@@ -163,6 +174,10 @@ def failure_details(summary: dict[str, Any]) -> list[str]:
                 lines += [f"  | {line}" for line in log_lines]
             if failure.get("logError"):
                 lines.append(f"  ({failure['logError']})")
+            if failure.get("executionUrl") or failure.get("execution"):
+                lines.append(
+                    f"  item's execution: {failure.get('executionUrl') or failure['execution']}"
+                )
             if failure.get("logFile"):
                 lines.append(f"  log file: {failure['logFile']}")
             elif failure.get("logUrl"):

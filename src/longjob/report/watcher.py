@@ -1,10 +1,10 @@
 """Following a job execution, and how its end reads: the one report of every command that
 runs or follows a job (`run`, `start --follow`, `watch`, `redrive --follow`).
 
-Progress comes from the execution history, interleaved with the tasks' log lines, until the
-run ends; then the report, always in this order: the stage table, what failed (why, what to
-try, its last log lines and where the rest is), the reason or the document's problems, the
-notification, and the one-line verdict.
+Progress comes from the execution history, interleaved with the tasks' log lines (for a wide
+stage, its item counts: report.map_runs), until the run ends; then the report, always in this
+order: the stage table, what failed (why, what to try, its last log lines and where the rest
+is), the reason or the document's problems, the notification, and the one-line verdict.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from longjob.report.history import (
     summary_of,
 )
 from longjob.report.log_follow import LogFollower
+from longjob.report.map_runs import MapRunProgress
 
 Say = Callable[[str], None]
 
@@ -107,19 +108,24 @@ def watch(
     call it once with the signal number, and the run is followed to its end; the exit code
     is then 128 + that number."""
     reader = HistoryReader()
+    progress = MapRunProgress(sfn)
     follower = LogFollower(logs, log_group, lambda label, line: say(f"[{label}] {line}"), live_tail)
     interrupted: int | None = None
     try:
         while True:
             try:
                 description = sfn.describe_execution(executionArn=execution_arn)
-                for change in reader.feed(fetch_history(sfn, execution_arn)):
+                events = fetch_history(sfn, execution_arn)
+                progress.feed(events)
+                for change in reader.feed(events):
                     attempt = change.attempt
                     if change.kind in {"running", "ended"} and attempt.stream:
                         follower.follow(attempt.stream, attempt.label)
                     if change.kind == "ended" and attempt.stream:
                         follower.drain(attempt.stream)
                     say(f"[{attempt.label}] {describe_change(change)}")
+                for stage, line in progress.poll():
+                    say(f"[{stage}] {line}")
                 follower.poll()
                 if description["status"] != "RUNNING":
                     break
