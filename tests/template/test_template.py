@@ -176,8 +176,10 @@ def test_outputs(full: DeployedTemplate) -> None:
         "RepositoryUri",
         "TopicArn",
         "LogGroupName",
+        "RunBucketName",
     }
     assert full.outputs["LogGroupName"]["Value"] == full.ref("TaskLogGroup")
+    assert full.outputs["RunBucketName"]["Value"] == full.ref("RunBucket")
 
 
 def test_the_job_lock_is_taken_by_prepare_job_and_released_by_the_workflow_only(

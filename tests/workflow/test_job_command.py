@@ -31,8 +31,8 @@ def test_validate_lists_every_problem_with_its_pointer(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"{bad}: /stages/0/retires: unknown field (allowed: always, cpu, env, forEach, "
-        "maxConcurrency, memory, name, onFailure, retries, run, timeoutSeconds); did you mean "
-        "'retries'?",
+        "forEachFrom, maxConcurrency, memory, name, onFailure, retries, run, timeoutSeconds, "
+        "toleratedFailureCount, toleratedFailurePercentage); did you mean 'retries'?",
         f"{bad}: /stages/0/run/1: must be a relative path inside the scripts folder (no '..', "
         "no leading '/' or '-')",
     ]
@@ -179,18 +179,18 @@ def test_plan_shows_each_quota_estimate_beside_its_limit() -> None:
 
 
 def test_validate_refuses_a_document_over_a_quota_with_the_figure(tmp_path: Path) -> None:
-    items = [f"db{i:04d}" for i in range(1000)]
+    items = [f"db{i:04d}" for i in range(40)]
     stages = [
-        {"name": f"s{n}", "run": ["bash", "x.sh", "{item}"], "forEach": items, "retries": 3}
-        for n in range(3)
+        {"name": f"s{n}", "run": ["bash", "x.sh", "{item}"], "forEach": items, "retries": 10}
+        for n in range(6)
     ]
-    wide = write(tmp_path / "wide.json", {"job": "wide", "stages": stages})
-    result = longjob("validate", wide, cwd=ROOT)
+    long = write(tmp_path / "long.json", {"job": "long", "stages": stages})
+    result = longjob("validate", long, cwd=ROOT)
     assert result.returncode == 2
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"{wide}: /stages/0/forEach: 3 stages, the largest 1,000 task(s) ")
-    assert "\u00d7 4 attempt(s) \u2248 126,078 events, over the 24,000 longjob allows" in line
+    assert line.startswith(f"{long}: /stages/0/forEach: 6 stages, the largest 40 task(s) ")
+    assert "\u00d7 11 attempt(s) \u2248 26,976 events, over the 24,000 longjob allows" in line
 
 
 def test_start_refuses_a_bad_document_offline_before_looking_up_the_stack(

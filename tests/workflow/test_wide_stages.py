@@ -59,6 +59,7 @@ def test_a_wide_stage_runs_each_item_in_its_own_child_execution(
     engine: LocalEngine, run_job
 ) -> None:
     result, summary = run_job(wide(60))
+    plain, _ = run_job({"job": "p", "stages": [stage("after", "exit.sh")]})
     assert result.status == "SUCCEEDED", result.cause
     each, after = summary["stages"]
     assert (each["mode"], each["status"], each["tasks"], each["succeeded"]) == (
@@ -77,8 +78,10 @@ def test_a_wide_stage_runs_each_item_in_its_own_child_execution(
     # Each child has its own history, far under the limit the quota guard holds it to.
     assert max(c.events for c in children) <= quotas.child_events(1)
     assert all("/items:" in c.arn for c in children)
-    # The parent's history holds the Map Run, not 60 tasks' events.
-    assert len(result.history) < 120
+    # The parent's history holds the Map Run, not 60 tasks' events: the wide stage's share
+    # is what the quota guard counts without retries (it also keeps 9 for them).
+    wide_events = len(result.history) - len(plain.history)
+    assert wide_events == quotas.EVENTS_PER_WIDE_STAGE - 9
     assert sum(e["type"] == "TaskScheduled" for e in result.history) == 5  # the Lambdas, 1 task
     files = results_of(engine, each)
     assert len(files["SUCCEEDED"]) == 60
@@ -152,3 +155,17 @@ def test_items_from_a_bucket_the_stack_may_not_read_are_refused(run_job) -> None
     assert (result.status, result.error) == ("FAILED", "InvalidJobDocument")
     assert "/stages/0/forEachFrom: the state machine may read item lists only" in result.cause
     assert result.tasks == []
+
+
+def test_transitions_of_a_wide_stage(run_job) -> None:
+    """The README's cost figures: 4 transitions in the run per wide stage, 1 per item that
+    succeeds first time, 3 more for one that fails."""
+    from tests.workflow.test_job_workflow import billed_transitions
+
+    plain, _ = run_job({"job": "p", "stages": [stage("after", "exit.sh")]})
+    result, summary = run_job(wide(60, percent=1, toleratedFailureCount=1))
+    assert result.status == "SUCCEEDED", result.cause
+    assert billed_transitions(result) - billed_transitions(plain) == 4
+    children = distributed_map.children(summary["stages"][0]["mapRun"])
+    entered = sorted(c.states_entered for c in children)
+    assert entered == [1] * 59 + [4]

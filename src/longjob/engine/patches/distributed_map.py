@@ -78,7 +78,7 @@ from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from longjob.engine.authorization import AccessDenied
-from longjob.engine.patches import iam_checks
+from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY, current
 from longjob.stack.iam_policy import Request
 
 THRESHOLD_ERROR = "States.ExceedToleratedFailureThreshold"
@@ -112,6 +112,7 @@ class Child:
     cause: str | None = None
     stop: datetime.datetime | None = None
     events: int = 0
+    states_entered: int = 0  # its billed state transitions (retries in place aside)
 
 
 @dataclass
@@ -296,11 +297,11 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
 
 def _authorize_children(env: Any, record: Any) -> None:
     """The Map starts each child with StartExecution on the state machine, as its role."""
-    checked = iam_checks.current()
+    checked = current()
     if checked is None:
         return
     authorizer, _identity = checked
-    principal = authorizer.principal(iam_checks.STEP_FUNCTIONS_KEY)
+    principal = authorizer.principal(STEP_FUNCTIONS_KEY)
     if principal is None:
         return
     machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
@@ -352,7 +353,9 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
     }
     _original_eval_job(self, env, job)
     child.stop = datetime.datetime.now(datetime.UTC)
-    child.events = len(env.event_manager._history_event_list) + CHILD_EXECUTION_EVENTS
+    history = env.event_manager._history_event_list
+    child.events = len(history) + CHILD_EXECUTION_EVENTS
+    child.states_entered = sum(str(e.get("type", "")).endswith("StateEntered") for e in history)
     state = env.program_state()
     if isinstance(state, ProgramError) or (
         job.job_output is None and not isinstance(state, ProgramStopped)

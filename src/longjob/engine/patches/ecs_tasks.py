@@ -47,7 +47,7 @@ from longjob.engine import ACCOUNT, REGION
 from longjob.engine.authorization import AccessDenied
 from longjob.engine.exceptions import EcsApiError, RunTaskFailures
 from longjob.engine.iam_requests import Call, Identity, requests_for
-from longjob.engine.patches import distributed_map
+from longjob.engine.patches.distributed_map import run_name
 from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY, current
 from longjob.engine.task_record import TaskContext
 from longjob.engine.task_runtime import LocalTaskRuntime
@@ -156,7 +156,7 @@ class LocalEcsTaskState(StateTaskServiceEcs):
         context = TaskContext(
             state_name=context_data["State"]["Name"],
             attempt=context_data["State"]["RetryCount"] + 1,
-            execution_name=distributed_map.run_name(context_data["Execution"]["Name"]),
+            execution_name=run_name(context_data["Execution"]["Name"]),
         )
         runtime = current_runtime()
         if self._get_boto_service_action() != "run_task":
