@@ -291,3 +291,47 @@ def test_sync_output_has_the_fields_aws_returns_from_the_task_definition(
     assert task["Attributes"] == [{"Name": "ecs.cpu-architecture", "Value": "arm64"}]
     assert task["Containers"][0]["Image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
     assert task["Version"] == 5
+
+
+def test_history_comes_in_pages_newest_first_when_asked(engine: LocalEngine, run) -> None:
+    """GetExecutionHistory as AWS answers it: maxResults, nextToken, reverseOrder (what
+    `run`/`watch` read their new events with)."""
+    result = run("one_task", {"exitCode": "0"})
+    sfn = engine.aws_client("stepfunctions")
+    ids = [e["id"] for e in result.history]
+    first = sfn.get_execution_history(
+        executionArn=result.execution_arn, reverseOrder=True, maxResults=3
+    )
+    assert [e["id"] for e in first["events"]] == ids[::-1][:3]
+    second = sfn.get_execution_history(
+        executionArn=result.execution_arn,
+        reverseOrder=True,
+        maxResults=3,
+        nextToken=first["nextToken"],
+    )
+    assert [e["id"] for e in second["events"]] == ids[::-1][3:6]
+    whole = sfn.get_execution_history(executionArn=result.execution_arn, maxResults=1000)
+    assert [e["id"] for e in whole["events"]] == ids
+    assert "nextToken" not in whole
+
+
+def test_jsonata_reads_a_variable_that_holds_null_as_null(engine: LocalEngine) -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Set",
+        "States": {
+            "Set": {
+                "Type": "Pass",
+                "Assign": {"nothing": None, "some": {"a": None}},
+                "Next": "Read",
+            },
+            "Read": {
+                "Type": "Pass",
+                "Output": "{% [$nothing, $some.a, $nothing = null, $exists($some.a)] %}",
+                "End": True,
+            },
+        },
+    }
+    result = engine.run(json.dumps(definition), {}, SUBSTITUTIONS)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == [None, None, True, True]

@@ -295,16 +295,22 @@ class LocalEngine:
             self._user_sink(record, line)
 
     def _to_cloudwatch(self, record: TaskRecord, line: str) -> None:
-        """Emulates the awslogs driver: one stream per task, one event a line."""
+        """Emulates the awslogs driver: one stream per task, one event a line.
+
+        Written into the embedded CloudWatch Logs directly, not through its API: awslogs
+        writes as the task execution role, whose permission is checked before the task
+        starts (_may_start), and an API call per line (serialised, signed, parsed) made
+        log writing the slowest part of a wide stage."""
+        from moto.logs.models import logs_backends  # loaded by the mock already
+
         stream = stream_of(record.task_arn.rsplit("/", 1)[-1])
+        backend = logs_backends[ACCOUNT][REGION]
         with self._log_lock:
             if stream not in self._streams:
-                self._logs.create_log_stream(logGroupName=self.log_group, logStreamName=stream)
+                backend.create_log_stream(self.log_group, stream)
                 self._streams.add(stream)
-            self._logs.put_log_events(
-                logGroupName=self.log_group,
-                logStreamName=stream,
-                logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
+            backend.put_log_events(
+                self.log_group, stream, [{"timestamp": int(time.time() * 1000), "message": line}]
             )
 
     def inject_ecs_faults(self, kind: str, count: int = 1) -> None:

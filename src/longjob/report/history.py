@@ -164,6 +164,23 @@ class HistoryReader:
         )
 
 
+def fetch_new_events(sfn: Any, execution_arn: str, after_id: int) -> list[dict[str, Any]]:
+    """The events after ``after_id``, oldest first: read newest first and stopped at the
+    first one already seen, so each poll of a long run costs its new events, not its whole
+    history (GetExecutionHistory's reverseOrder)."""
+    events: list[dict[str, Any]] = []
+    paginator = sfn.get_paginator("get_execution_history")
+    pages = paginator.paginate(
+        executionArn=execution_arn, reverseOrder=True, PaginationConfig={"PageSize": 100}
+    )
+    for page in pages:
+        for event in page["events"]:
+            if event["id"] <= after_id:
+                return events[::-1]
+            events.append(event)
+    return events[::-1]
+
+
 def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     paginator = sfn.get_paginator("get_execution_history")

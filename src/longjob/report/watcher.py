@@ -24,7 +24,7 @@ from longjob.report.history import (
     Attempt,
     Change,
     HistoryReader,
-    fetch_history,
+    fetch_new_events,
     job_of,
     summary_of,
 )
@@ -115,7 +115,7 @@ def watch(
         while True:
             try:
                 description = sfn.describe_execution(executionArn=execution_arn)
-                events = fetch_history(sfn, execution_arn)
+                events = fetch_new_events(sfn, execution_arn, reader.last_id)
                 progress.feed(events)
                 for change in reader.feed(events):
                     attempt = change.attempt

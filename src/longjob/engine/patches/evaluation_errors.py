@@ -49,9 +49,10 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp 
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from longjob.engine.patches.jsonata import QueryFailure
+from longjob.engine.patches.jsonata import QueryFailure, evaluate_with
 
 # moto's attribute names for a state's fields, and the field names AWS writes.
 FIELDS = {
@@ -171,8 +172,12 @@ def runtime_error(env: Environment, cause: str) -> FailureEventException:
 
 
 def _string_jsonata_body(self: StringJSONata, env: Environment) -> None:
+    # AWS refuses `$` and `$$` in JSONata (moto's check, kept).
+    extract_jsonata_variable_references(self.expression)
+    store = env.variable_store
+    bindings = {**store._outer_scope, **store._inner_scope, "states": env.states._states_data}
     try:
-        _original_string_jsonata(self, env)
+        env.stack.append(evaluate_with(self.expression, bindings))
     except QueryFailure as failure:
         location = getattr(self, "_longjob_field", "")
         field = f" specified for the field '{location}'" if location else ""

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import random
+import threading
 import uuid
 from typing import Any
 
@@ -122,14 +123,50 @@ def _plain(value: Any) -> Any:
     raise QueryFailure("returned an unsupported result type.")
 
 
-def evaluate(expression: str) -> Any:
+def _compile(expression: str) -> Any:
+    compiled = jsonata_python.Jsonata(expression)
+    compiled.set_output_convert_nulls(False)  # null and undefined stay apart
+    for name, function in AWS_FUNCTIONS.items():
+        compiled.register_lambda(name, function)
+    compiled.register_function("eval", None)
+    return compiled
+
+
+# Compiled expressions by text, each with a lock: a jsonata-python expression keeps the
+# evaluation's clock ($now, $millis) on itself, so one evaluates at a time (the GIL runs
+# them one at a time anyway). A definition has a bounded number of expressions.
+_compiled: dict[str, tuple[Any, threading.Lock]] = {}
+_compiled_lock = threading.Lock()
+
+
+def evaluate_with(expression: str, bindings: dict[str, Any]) -> Any:
+    """Evaluates a state's expression with its variables and ``$states`` bound as values
+    (moto writes them into the expression's text, which is then parsed again each time:
+    the cost of every JSONata field grew with the size of the state's input)."""
     try:
-        compiled = jsonata_python.Jsonata(expression)
-        compiled.set_output_convert_nulls(False)  # null and undefined stay apart
-        for name, function in AWS_FUNCTIONS.items():
-            compiled.register_lambda(name, function)
-        compiled.register_function("eval", None)
-        result = compiled.evaluate(None)
+        entry = _compiled.get(expression)
+        if entry is None:
+            with _compiled_lock:
+                entry = _compiled.setdefault(expression, (_compile(expression), threading.Lock()))
+        compiled, lock = entry
+        # A variable that holds JSON null is null, not undefined (inside a value, None is
+        # read as null already).
+        values = {k: Utils.NULL_VALUE if v is None else v for k, v in bindings.items()}
+        with lock:
+            result = compiled.evaluate(None, values)
+    except JException as error:
+        raise QueryFailure(
+            f"threw an error during evaluation. {error.get_error()}: {error}"
+        ) from None
+    if result is None:
+        raise QueryFailure("returned nothing (undefined).")
+    return _plain(result)
+
+
+def evaluate(expression: str) -> Any:
+    """moto's hook: an expression with its variables written into its text."""
+    try:
+        result = _compile(expression).evaluate(None)
     except JException as error:
         raise QueryFailure(
             f"threw an error during evaluation. {error.get_error()}: {error}"
