@@ -359,3 +359,45 @@ def test_a_skipped_run_reports_the_same_on_both_paths(stack, engine: LocalEngine
         "job exclusive: SKIPPED (exclusive-2)",
     ]
     assert run_exit_code(description) == 3
+
+
+def test_a_wide_stage_s_progress_failures_and_logs(stack, tmp_path: Path) -> None:
+    job = write(
+        tmp_path / "job.json",
+        {
+            "job": "ops-wide",
+            "stages": [
+                {
+                    "name": "each",
+                    "forEach": list(range(45)),
+                    "maxConcurrency": 5,
+                    "run": ["bash", "t/fail_some.sh", "{item}"],
+                    "env": {"FAIL_PERCENT": "2"},
+                    "toleratedFailureCount": 1,
+                }
+            ],
+        },
+    )
+    result = longjob("start", job, "--stack", STACK, "--follow", "--poll", "0.2")
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    progress = [line for line in lines if line.startswith("[each] items: ")]
+    assert progress[-1].endswith(" of 45")
+    assert re.search(
+        r"^each +FAILED +1 +1 +\d+/45 \(\d+ failed, \d+ not run\)", result.output, re.M
+    )
+    # Items 0 and 1 failed: over the one tolerated, so no further item started.
+    assert "each [0]: FAILED, exit code 1, 1 attempt(s)" in result.output
+    # A deployed stack's report links the item's child execution in the console.
+    assert "item's execution: https://us-east-1.console.aws.amazon.com/states/" in result.output
+    name = lines[0].split()[1].rsplit(":", 1)[-1]
+
+    logs = json.loads(longjob("logs", name, "--stack", STACK, "--json").output)
+    failed = {entry["item"]: entry for entry in logs}
+    assert set(failed) <= {"0", "1"}
+    assert "0" in failed
+    assert any("item 0 fails on purpose" in line["message"] for line in failed["0"]["lines"])
+
+    status = longjob("status", name, "--stack", STACK)
+    assert f"execution {name} (job ops-wide): FAILED / FAILED" in status.output
+    assert "failed" in status.output

@@ -169,3 +169,17 @@ def test_transitions_of_a_wide_stage(run_job) -> None:
     children = distributed_map.children(summary["stages"][0]["mapRun"])
     entered = sorted(c.states_entered for c in children)
     assert entered == [1] * 59 + [4]
+
+
+def test_capacity_errors_inside_a_wide_stage_are_retried_in_place(
+    engine: LocalEngine, run_job
+) -> None:
+    """ECS refusing tasks for capacity is retried inside each item's child, as in an inline
+    stage: no attempt is used, no item fails."""
+    engine.inject_ecs_faults("capacity", 3)
+    result, summary = run_job(wide(45))
+    assert result.status == "SUCCEEDED", result.cause
+    each = summary["stages"][0]
+    assert (each["succeeded"], each["failed"]) == (45, 0)
+    children = distributed_map.children(each["mapRun"])
+    assert sum(c.events for c in children) - min(c.events for c in children) * 45 == 3 * 3

@@ -27,7 +27,8 @@ from longjob.cli.options import (
     valid_document,
 )
 from longjob.errors import UserError
-from longjob.report.history import HistoryReader, fetch_history, job_of, summary_of
+from longjob.report.history import Attempt, HistoryReader, fetch_history, job_of, summary_of
+from longjob.report.map_runs import MapRunProgress
 from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors
 
 
@@ -177,7 +178,10 @@ def _stream_lines(aws: Aws, log_group: str, stream: str) -> list[dict[str, Any]]
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @stack_options
 def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: bool) -> None:
-    """All log lines of an execution, grouped by stage in plan order."""
+    """All log lines of an execution, grouped by stage in plan order.
+
+    A wide stage's tasks run in child executions: its failed items' lines are shown (the
+    summary names them); the others' are in the log group, one stream per task."""
     description, reader = _attempts(aws, stack.execution_arn(execution))
     stages = [s.get("name") for s in job_of(description).get("stages", [])]
     if stage is not None and stage not in stages:
@@ -188,6 +192,13 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
             continue
         lines = _stream_lines(aws, stack.log_group, attempt.stream) if attempt.stream else []
         groups.append((attempt, lines))
+    for wide in (summary_of(description) or {}).get("stages", []):
+        if wide.get("mode") != "distributed" or stage not in (None, wide["name"]):
+            continue
+        for failure in wide.get("failures") or []:
+            if failure.get("taskId"):
+                attempt = failed_item_attempt(wide["name"], failure)
+                groups.append((attempt, _stream_lines(aws, stack.log_group, attempt.stream)))
     if as_json:
         click.echo(
             json.dumps(
@@ -215,6 +226,19 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
         click.echo(f"[{attempt.label}] attempt {attempt.number}, task {attempt.task_id}")
         for line in lines:
             click.echo(f"[{attempt.label}] {line['message'].rstrip()}")
+
+
+def failed_item_attempt(stage: str, failure: dict[str, Any]) -> Attempt:
+    """A wide stage's failed item, as the summary names it, in the shape of an attempt."""
+    return Attempt(
+        stage=stage,
+        item=failure.get("item"),
+        number=int(failure.get("attempts") or 1),
+        scheduled_id=0,
+        task_arn=f"task/{failure['taskId']}",
+        status=failure.get("status") or "FAILED",
+        exit_code=failure.get("exitCode"),
+    )
 
 
 def _duration(description: dict[str, Any]) -> str:
@@ -258,6 +282,11 @@ def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
         ]
         for line in align([["TASK", "STATUS", "EXIT", "ATTEMPT"], *rows]):
             click.echo(line)
+    if not summary:  # a wide stage running: its items' counts
+        progress = MapRunProgress(aws.sfn, every_seconds=0)
+        progress.feed(fetch_history(aws.sfn, description["executionArn"]))
+        for name, line in progress.poll():
+            click.echo(f"{name}: {line}")
 
 
 @aws_errors
