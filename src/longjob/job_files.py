@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longjob_core.validation import check
-
 from longjob.errors import UserError
 
 
@@ -34,6 +32,10 @@ def read_json(path: str) -> Any:
 
 def load_job(path: str) -> dict[str, Any]:
     """A valid job document, or InvalidDocument listing every problem."""
+    # Here, not at import: the schema and its validator are not needed to read a
+    # definition or a secrets file (`run --definition` starts faster without them).
+    from longjob_core.validation import check
+
     document = read_json(path)
     problems = check(document)
     if problems:

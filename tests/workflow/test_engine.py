@@ -335,3 +335,32 @@ def test_jsonata_reads_a_variable_that_holds_null_as_null(engine: LocalEngine) -
     result = engine.run(json.dumps(definition), {}, SUBSTITUTIONS)
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == [None, None, True, True]
+
+
+def test_millis_is_the_time_of_each_evaluation(engine: LocalEngine) -> None:
+    """$millis() is read when each expression is evaluated, also when the same expression
+    (compiled once) is evaluated again later: the stage loop's deadline check relies on it."""
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Assign": {"times": []}, "Next": "Tick"},
+            "Tick": {
+                "Type": "Pass",
+                "Assign": {"times": "{% $append($times, [$millis()]) %}"},
+                "Next": "Enough?",
+            },
+            "Enough?": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $count($times) >= 3 %}", "Next": "Done"}],
+                "Default": "Wait",
+            },
+            "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Tick"},
+            "Done": {"Type": "Pass", "Output": "{% $times %}", "End": True},
+        },
+    }
+    result = engine.run(json.dumps(definition), {}, SUBSTITUTIONS)
+    assert result.status == "SUCCEEDED", result.cause
+    first, second, third = result.output
+    assert 1000 <= second - first < 5000
+    assert 1000 <= third - second < 5000

@@ -119,4 +119,5 @@ class LockedEndpoint(ThreadedMotoServer):
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
-        self._server.serve_forever()
+        # Stopping waits for the loop to look: every 50 ms, not the default 0.5 s.
+        self._server.serve_forever(poll_interval=0.05)

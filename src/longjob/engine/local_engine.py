@@ -170,7 +170,10 @@ class LocalEngine:
         self.stop_timeout = stop_timeout
         self.on_line = on_line
         self._stack = contextlib.ExitStack()
-        self.endpoint = ""
+        # The embedded endpoint, started when a task first needs it (a run without tasks,
+        # `run --definition` of Pass states, never pays for it).
+        self._server: LockedEndpoint | None = None
+        self._server_lock = threading.Lock()
         # The key the tasks sign their calls to the embedded endpoint with; random per run.
         # It is the task role's: the endpoint answers no other.
         self.credentials = RunCredentials.new()
@@ -212,14 +215,9 @@ class LocalEngine:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
-        server = LockedEndpoint(self.credentials)
-        server.start()
-        self._stack.callback(server.stop)
-        host, port = server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
         self._stack.enter_context(self.hooks)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.runtime.base_env = self.task_environment()
+        self.runtime.base_env_provider = self.task_environment
         if self.log_group:
             self._logs = self.aws_client("logs")
             self._logs.create_log_group(logGroupName=self.log_group)
@@ -240,6 +238,18 @@ class LocalEngine:
     def aws_client(self, service: str) -> Any:
         """A client of the embedded AWS (same state the tasks and the workflow see)."""
         return boto3.client(service, region_name=REGION)
+
+    @property
+    def endpoint(self) -> str:
+        """The URL the tasks' scripts reach the embedded AWS at (started on first use)."""
+        with self._server_lock:
+            if self._server is None:
+                server = LockedEndpoint(self.credentials)
+                server.start()
+                self._stack.callback(server.stop)
+                self._server = server
+            host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
 
     def task_environment(self) -> dict[str, str]:
         """The base environment of every task, as a container starts with one: a search

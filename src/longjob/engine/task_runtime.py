@@ -82,6 +82,8 @@ class LocalTaskRuntime:
         self.task_definition = task_definition
         self.log_root = log_root
         self.base_env = base_env
+        # Called for each task when set (the engine's endpoint starts with the first task).
+        self.base_env_provider: Callable[[], dict[str, str]] | None = None
         self.region = region
         self.stop_timeout = stop_timeout
         self.on_line = on_line
@@ -251,7 +253,8 @@ class LocalTaskRuntime:
         # A fresh, private home and scratch folder per task, as a container's /tmp is.
         scratch = private_directory(self._scratch(record), self.log_root)
         record.scratch = scratch
-        env = {**self.base_env, "HOME": str(scratch), "TMPDIR": str(scratch)}
+        base = self.base_env_provider() if self.base_env_provider else self.base_env
+        env = {**base, "HOME": str(scratch), "TMPDIR": str(scratch)}
         if record.definition is not None:
             env.update(record.definition.environment)  # the overrides' come after, and win
         env.update(record.environment)

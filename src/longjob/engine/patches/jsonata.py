@@ -153,6 +153,9 @@ def evaluate_with(expression: str, bindings: dict[str, Any]) -> Any:
         # read as null already).
         values = {k: Utils.NULL_VALUE if v is None else v for k, v in bindings.items()}
         with lock:
+            # jsonata-python's $millis() and $now() read the clock of the expression last
+            # *compiled* in this thread, not of the one evaluating: point it at this one.
+            jsonata_python.Jsonata.CURRENT.jsonata = compiled
             result = compiled.evaluate(None, values)
     except JException as error:
         raise QueryFailure(
