@@ -23,6 +23,7 @@ import math
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import jsonata as jsonata_python
@@ -139,44 +140,50 @@ _compiled: dict[str, tuple[Any, threading.Lock]] = {}
 _compiled_lock = threading.Lock()
 
 
+def _compiled_once(expression: str) -> tuple[Any, threading.Lock]:
+    entry = _compiled.get(expression)
+    if entry is None:
+        with _compiled_lock:
+            entry = _compiled.setdefault(expression, (_compile(expression), threading.Lock()))
+    return entry
+
+
+def _answer(evaluation: Callable[[], Any]) -> Any:
+    """An evaluation's result as AWS gives it: JSONata's errors and an undefined result
+    as QueryFailure, the value as plain JSON."""
+    try:
+        result = evaluation()
+    except JException as error:
+        raise QueryFailure(
+            f"threw an error during evaluation. {error.get_error()}: {error}"
+        ) from None
+    if result is None:
+        raise QueryFailure("returned nothing (undefined).")
+    return _plain(result)
+
+
 def evaluate_with(expression: str, bindings: dict[str, Any]) -> Any:
     """Evaluates a state's expression with its variables and ``$states`` bound as values
     (moto writes them into the expression's text, which is then parsed again each time:
     the cost of every JSONata field grew with the size of the state's input)."""
-    try:
-        entry = _compiled.get(expression)
-        if entry is None:
-            with _compiled_lock:
-                entry = _compiled.setdefault(expression, (_compile(expression), threading.Lock()))
-        compiled, lock = entry
-        # A variable that holds JSON null is null, not undefined (inside a value, None is
-        # read as null already).
-        values = {k: Utils.NULL_VALUE if v is None else v for k, v in bindings.items()}
+    # A variable that holds JSON null is null, not undefined (inside a value, None is read
+    # as null already).
+    values = {k: Utils.NULL_VALUE if v is None else v for k, v in bindings.items()}
+
+    def evaluation() -> Any:
+        compiled, lock = _compiled_once(expression)
         with lock:
             # jsonata-python's $millis() and $now() read the clock of the expression last
             # *compiled* in this thread, not of the one evaluating: point it at this one.
             jsonata_python.Jsonata.CURRENT.jsonata = compiled
-            result = compiled.evaluate(None, values)
-    except JException as error:
-        raise QueryFailure(
-            f"threw an error during evaluation. {error.get_error()}: {error}"
-        ) from None
-    if result is None:
-        raise QueryFailure("returned nothing (undefined).")
-    return _plain(result)
+            return compiled.evaluate(None, values)
+
+    return _answer(evaluation)
 
 
 def evaluate(expression: str) -> Any:
     """moto's hook: an expression with its variables written into its text."""
-    try:
-        result = _compile(expression).evaluate(None)
-    except JException as error:
-        raise QueryFailure(
-            f"threw an error during evaluation. {error.get_error()}: {error}"
-        ) from None
-    if result is None:
-        raise QueryFailure("returned nothing (undefined).")
-    return _plain(result)
+    return _answer(lambda: _compile(expression).evaluate(None))
 
 
 _MOTO_EVALUATOR = moto_jsonata._eval_jsonata
