@@ -229,3 +229,28 @@ def test_notify_may_read_the_task_streams_and_nothing_else_of_the_logs(
     assert not allows(statements, "logs:GetLogEvents", stream.replace("toolbox/toolbox/", "x/"))
     for action in ("logs:PutLogEvents", "logs:FilterLogEvents", "logs:StartQuery"):
         assert not allows(statements, action, stream), action
+
+
+def test_a_cached_rendering_is_used_only_for_the_same_template_and_parameters(tmp_path) -> None:
+    """Local runs keep the rendered template in .longjob/cache; an edit of the template or
+    another parameter value is a different entry, never a stale one."""
+    import shutil
+
+    from longjob.stack.template import deployed_template_of_file
+
+    template = tmp_path / "template.yaml"
+    shutil.copy(ROOT / "template.yaml", template)
+    first = deployed_template_of_file(template, {"LogRetentionDays": "7"})
+    (kept,) = (tmp_path / ".longjob" / "cache").glob("template-*.json")
+    assert kept.stat().st_mode & 0o777 == 0o600
+    again = deployed_template_of_file(template, {"LogRetentionDays": "7"})
+    assert again == first
+    other = deployed_template_of_file(template, {"LogRetentionDays": "14"})
+    assert str(other.properties("TaskLogGroup")["RetentionInDays"]) == "14"
+    text = template.read_text()
+    days = "  RunDataDays:\n    Type: Number\n    Default: 30\n"
+    assert days in text
+    template.write_text(text.replace(days, days.replace("30", "31")))
+    edited = deployed_template_of_file(template, {"LogRetentionDays": "7"})
+    assert (first.parameters["RunDataDays"], edited.parameters["RunDataDays"]) == ("30", "31")
+    assert len(list((tmp_path / ".longjob" / "cache").glob("template-*.json"))) == 3

@@ -18,7 +18,7 @@ from typing import Any
 from longjob.engine.service_hooks import FunctionSpec
 from longjob.engine.task_definition import TaskDefinition
 from longjob.errors import TemplateError
-from longjob.stack.template import DeployedTemplate, deployed_template, load_template, local_path
+from longjob.stack.template import DeployedTemplate, deployed_template_of_file, local_path
 
 
 @dataclass
@@ -132,7 +132,7 @@ def load_application(project: Path, parameters: dict[str, Any] | None = None) ->
     overriding both the template's defaults and samconfig's."""
     parameters = {**samconfig_parameters(project), **(parameters or {})}
     path = project / "template.yaml"
-    stack = deployed_template(load_template(path), parameters)
+    stack = deployed_template_of_file(path, parameters)
     machines = stack.of_type("AWS::StepFunctions::StateMachine")
     if len(machines) != 1:
         raise TemplateError(f"{path}: expected one state machine, found {len(machines)}")

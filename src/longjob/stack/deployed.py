@@ -96,17 +96,22 @@ class Aws:
     def stack(self, name: str) -> Stack:
         stacks = self.cloudformation.describe_stacks(StackName=name)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-        missing = {"StateMachineArn", "LogGroupName"} - set(outputs)
-        if missing:
-            raise AwsError(
-                f"stack {name} has no output {', '.join(sorted(missing))}: "
-                "is it a longjob stack (template.yaml)?"
-            )
-        return Stack(
-            name=name,
-            state_machine_arn=outputs["StateMachineArn"],
-            log_group=outputs["LogGroupName"],
-            cluster_arn=outputs.get("ClusterArn", ""),
-            topic_arn=outputs.get("TopicArn", ""),
-            repository_uri=outputs.get("RepositoryUri", ""),
+        return stack_of(name, outputs)
+
+
+def stack_of(name: str, outputs: dict[str, str]) -> Stack:
+    """A longjob stack from its outputs (a deployed stack's, or the local stack's)."""
+    missing = {"StateMachineArn", "LogGroupName"} - set(outputs)
+    if missing:
+        raise AwsError(
+            f"stack {name} has no output {', '.join(sorted(missing))}: "
+            "is it a longjob stack (template.yaml)?"
         )
+    return Stack(
+        name=name,
+        state_machine_arn=outputs["StateMachineArn"],
+        log_group=outputs["LogGroupName"],
+        cluster_arn=outputs.get("ClusterArn", ""),
+        topic_arn=outputs.get("TopicArn", ""),
+        repository_uri=outputs.get("RepositoryUri", ""),
+    )

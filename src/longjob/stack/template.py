@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -317,6 +319,52 @@ def deployed_template(
         outputs=rendered.get("Outputs", {}),
         ids=ids,
     )
+
+
+def deployed_template_of_file(path: Path, parameters: dict[str, Any]) -> DeployedTemplate:
+    """``deployed_template`` of the template at ``path``, kept in the project's
+    ``.longjob/cache`` under a key made of everything the result depends on (the template's
+    bytes, the parameters, the translator's and renderer's versions, this module's code):
+    translating and rendering took a second of every local run's start. A template the
+    parameters break is not kept; it fails again, the same way."""
+    key = _cache_key(path, parameters)
+    cache = path.parent / ".longjob" / "cache" / f"template-{key}.json"
+    try:
+        kept = json.loads(cache.read_text())
+        return DeployedTemplate(
+            identity=StackIdentity(**kept["identity"]),
+            parameters=kept["parameters"],
+            resources=kept["resources"],
+            outputs=kept["outputs"],
+            ids=kept["ids"],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    stack = deployed_template(load_template(path), parameters)
+    with contextlib.suppress(OSError):  # a read-only project still runs, uncached
+        from longjob.engine.private_files import private_directory, private_file
+
+        private_directory(cache.parent, path.parent / ".longjob")
+        partial = cache.with_suffix(f".{uuid.uuid4().hex}.part")
+        with private_file(partial) as out:
+            out.write(json.dumps(dataclasses.asdict(stack)).encode())
+        partial.replace(cache)  # whole or not at all, also with runs started together
+    return stack
+
+
+def _cache_key(path: Path, parameters: dict[str, Any]) -> str:
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(path.read_bytes() if path.is_file() else b"")
+    for part in (
+        json.dumps(parameters, sort_keys=True, default=str),
+        json.dumps(dataclasses.asdict(LOCAL)),
+        version("aws-sam-translator"),
+        version("cloud-radar"),
+    ):
+        digest.update(b"\0" + part.encode())
+    digest.update(b"\0" + Path(__file__).read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def load_template(path: Path) -> dict[str, Any]:
