@@ -484,25 +484,35 @@ def _is_default(decl: Any, attribute: str) -> bool:
     ) and not getattr(decl, attribute, 0)
 
 
+def _replacements() -> list[tuple[type, str, Any]]:
+    worker = worker_module.DistributedItemProcessorWorker
+    return [
+        (asl_parser.AmazonStateLanguageParser, "parse", staticmethod(_parse)),
+        (Preprocessor, "visitResult_writer_decl", _visit_writer),
+        (Preprocessor, "visitTolerated_failure_count_string_jsonata", _visit_count),
+        (iteration_module.DistributedIterationComponent, "_map_run", _map_run),
+        (worker, "_eval_job", _eval_job),
+        (worker, "_eval_input", _eval_input),  # inherited until now: removed again after
+        (worker, "_eval_pool", _eval_pool),
+        (ResourceEvalS3, "_handle_put_object", staticmethod(_put_object)),
+        (StateMap, "_eval_execution", _eval_execution),
+    ]
+
+
+# What install() replaced, as the classes held it (None: the class did not define it).
+_saved: list[tuple[type, str, Any]] = []
+
+
 def install() -> None:
-    asl_parser.AmazonStateLanguageParser.parse = staticmethod(_parse)
-    Preprocessor.visitResult_writer_decl = _visit_writer
-    Preprocessor.visitTolerated_failure_count_string_jsonata = _visit_count
-    iteration_module.DistributedIterationComponent._map_run = _map_run
-    worker_module.DistributedItemProcessorWorker._eval_job = _eval_job
-    worker_module.DistributedItemProcessorWorker._eval_input = _eval_input
-    worker_module.DistributedItemProcessorWorker._eval_pool = _eval_pool
-    ResourceEvalS3._handle_put_object = staticmethod(_put_object)
-    StateMap._eval_execution = _eval_execution
+    for owner, name, replacement in _replacements():
+        _saved.append((owner, name, owner.__dict__.get(name)))
+        setattr(owner, name, replacement)
 
 
 def uninstall() -> None:
-    asl_parser.AmazonStateLanguageParser.parse = staticmethod(_original_parse)
-    Preprocessor.visitResult_writer_decl = _original_visit_writer
-    Preprocessor.visitTolerated_failure_count_string_jsonata = _original_visit_count
-    iteration_module.DistributedIterationComponent._map_run = _original_map_run
-    worker_module.DistributedItemProcessorWorker._eval_job = _original_eval_job
-    del worker_module.DistributedItemProcessorWorker._eval_input
-    worker_module.DistributedItemProcessorWorker._eval_pool = _original_eval_pool
-    ResourceEvalS3._handle_put_object = staticmethod(_original_put_object)
-    StateMap._eval_execution = _original_eval_execution
+    while _saved:
+        owner, name, original = _saved.pop()
+        if original is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
