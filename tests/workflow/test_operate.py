@@ -392,6 +392,8 @@ def test_a_wide_stage_s_progress_failures_and_logs(stack, tmp_path: Path) -> Non
     assert "item's execution: https://us-east-1.console.aws.amazon.com/states/" in result.output
     name = lines[0].split()[1].rsplit(":", 1)[-1]
 
+    text = longjob("logs", name, "--stack", STACK).output.splitlines()
+    assert re.match(r"== each \(wide stage, items succeeded: \d+/45 \(\d+ failed, ", text[0])
     logs = json.loads(longjob("logs", name, "--stack", STACK, "--json").output)
     failed = {entry["item"]: entry for entry in logs}
     assert set(failed) <= {"0", "1"}

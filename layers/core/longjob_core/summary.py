@@ -126,14 +126,14 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
                 stage.get("status", "?"),
                 exit_text(stage.get("exitCode")),
                 exit_text(stage.get("attempts")),
-                _tasks_text(stage) if tasks else "-",
+                tasks_text(stage) if tasks else "-",
                 duration(stage),
             )
         )
     return align(rows)
 
 
-def _tasks_text(stage: dict[str, Any]) -> str:
+def tasks_text(stage: dict[str, Any]) -> str:
     """succeeded/tasks; for a wide stage also how many items failed or never ran."""
     text = f"{stage.get('succeeded', 0)}/{stage['tasks']}"
     others = [

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from longjob_core.console_links import execution_url
 from longjob_core.contract import FAILED_STAGE
-from longjob_core.summary import align, exit_text, human_duration, stage_table
+from longjob_core.summary import align, exit_text, human_duration, stage_table, tasks_text
 from longjob_core.summary import failure_details as summary_failures
 
 from longjob.cli.options import (
@@ -187,6 +187,7 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
     if stage is not None and stage not in stages:
         raise UserError(f"no stage {stage!r} in this job (stages: {', '.join(stages)})")
     groups = []
+    wide_counts: dict[str, str] = {}
     for attempt in reader.in_plan_order(stages):
         if stage is not None and attempt.stage != stage:
             continue
@@ -195,6 +196,10 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
     for wide in (summary_of(description) or {}).get("stages", []):
         if wide.get("mode") != "distributed" or stage not in (None, wide["name"]):
             continue
+        wide_counts[wide["name"]] = (
+            f" (wide stage, items succeeded: {tasks_text(wide)}; the failed items' lines "
+            "follow, the others are in the log group)"
+        )
         for failure in wide.get("failures") or []:
             if failure.get("taskId"):
                 attempt = failed_item_attempt(wide["name"], failure)
@@ -222,7 +227,7 @@ def logs(aws: Aws, stack: Stack, execution: str, stage: str | None, as_json: boo
     for attempt, lines in groups:
         if attempt.stage != current:
             current = attempt.stage
-            click.echo(f"== {current}")
+            click.echo(f"== {current}{wide_counts.get(current, '')}")
         click.echo(f"[{attempt.label}] attempt {attempt.number}, task {attempt.task_id}")
         for line in lines:
             click.echo(f"[{attempt.label}] {line['message'].rstrip()}")
