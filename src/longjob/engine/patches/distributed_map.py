@@ -82,6 +82,8 @@ from longjob.engine.patches.iam_checks import STEP_FUNCTIONS_KEY, current
 from longjob.stack.iam_policy import Request
 
 THRESHOLD_ERROR = "States.ExceedToleratedFailureThreshold"
+# Map Runs whose children this process remembers (children()), the latest ones.
+KEPT_MAP_RUNS = 50
 # A child's own events that moto does not record: ExecutionStarted and its end.
 CHILD_EXECUTION_EVENTS = 2
 
@@ -269,6 +271,8 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
     )
     with _runs_lock:
         _runs[record.map_run_arn] = run
+        for old in list(_runs)[:-KEPT_MAP_RUNS]:  # a long-lived engine keeps the latest
+            del _runs[old]
     # AWS counts every item read from the start; the unstarted ones as pending.
     record.item_counter.pending.offset(len(items))
     record.item_counter.total.offset(len(items))
@@ -351,7 +355,10 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         "Input": None,  # the item's input, once ItemSelector made it (_eval_input)
         "RedriveCount": 0,
     }
-    _original_eval_job(self, env, job)
+    try:
+        _original_eval_job(self, env, job)
+    finally:
+        _run_names.pop(name, None)  # its tasks have ended with it
     child.stop = datetime.datetime.now(datetime.UTC)
     history = env.event_manager._history_event_list
     child.events = len(history) + CHILD_EXECUTION_EVENTS
@@ -453,6 +460,8 @@ def _put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) ->
     manifest = {"DestinationBucket": bucket, "MapRunArn": record.map_run_arn, "ResultFiles": files}
     key = folder + "manifest.json"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
+    for child in done:  # written: a 10,000-item run need not keep every item's input
+        child.input = child.output = None
     env.stack.append(
         {"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}}
     )
