@@ -289,7 +289,7 @@ def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
             click.echo(line)
     if not summary:  # a wide stage running: its items' counts
         progress = MapRunProgress(aws.sfn, every_seconds=0)
-        progress.feed(fetch_history(aws.sfn, description["executionArn"]))
+        progress.feed(list(reader.events.values()))  # the history _attempts read
         for name, line in progress.poll():
             click.echo(f"{name}: {line}")
 

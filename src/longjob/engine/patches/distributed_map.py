@@ -44,6 +44,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.parargs import Parargs
+from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguageMode
 from moto.stepfunctions.parser.asl.component.common.string.string_expression import (
     StringJSONata,
 )
@@ -219,7 +220,7 @@ class _JSONataArguments(Parargs):
 
 
 def _visit_writer(self: Preprocessor, ctx: Any) -> ResultWriter:
-    if not self._is_query_language(query_language_mode=_jsonata_mode()):
+    if not self._is_query_language(query_language_mode=QueryLanguageMode.JSONata):
         return _original_visit_writer(self, ctx)
     resource = None
     template: Any = None
@@ -234,14 +235,6 @@ def _visit_writer(self: Preprocessor, ctx: Any) -> ResultWriter:
     if resource is None or template is None:
         raise ValueError(f"Expected a Resource and Arguments at '{ctx.getText()}'.")
     return ResultWriter(resource=resource, parargs=_JSONataArguments(template))
-
-
-def _jsonata_mode() -> Any:
-    from moto.stepfunctions.parser.asl.component.common.query_language import (
-        QueryLanguageMode,
-    )
-
-    return QueryLanguageMode.JSONata
 
 
 def _visit_count(self: Preprocessor, ctx: Any) -> ToleratedFailureCountStringJSONata:
