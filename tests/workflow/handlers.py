@@ -19,3 +19,10 @@ def refuse(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return event["missing"]
+
+
+def environment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What a function sees of its environment variables."""
+    import os
+
+    return {name: os.environ.get(name) for name in event["names"]}

@@ -14,13 +14,12 @@ import importlib
 import importlib.util
 import io
 import json
-import os
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from longjob.engine import ACCOUNT
+from longjob.engine import ACCOUNT, thread_environ
 from longjob.engine.authorization import AccessDenied, Authorizer, Principal
 from longjob.engine.iam_requests import Call, Identity, kms_key_arn, requests_for
 from longjob.stack.iam_policy import Request
@@ -119,20 +118,6 @@ class FunctionSpec:
     role_arn: str | None = None  # the function's execution role (its handler's calls are its)
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 @dataclass
 class Notification:
     topic_arn: str
@@ -162,8 +147,9 @@ class ServiceHooks:
             function_name(k): v if isinstance(v, FunctionSpec) else FunctionSpec(v)
             for k, v in functions.items()
         }
-        # A function's environment is process-wide while it runs: one invocation at a time.
+        # One invocation at a time: handler modules are loaded once and share their globals.
         self._invoke_lock = threading.Lock()
+        self._environ = contextlib.ExitStack()
         self.project = project
         self.region = region
         self.authorizer = authorizer
@@ -182,6 +168,7 @@ class ServiceHooks:
     def __enter__(self) -> ServiceHooks:
         # Looked up now: mock_aws may have replaced boto3's default session since __init__.
         self._events = boto3._get_default_session().events
+        self._environ.enter_context(thread_environ.installed())
         for event, handler in self._handlers:
             self._events.register(event, handler, unique_id=f"longjob-{event}")
         return self
@@ -191,6 +178,7 @@ class ServiceHooks:
             self._events.unregister(event, unique_id=f"longjob-{event}")
         for module in self._loaded.values():
             sys.modules.pop(module.__name__, None)
+        self._environ.close()
 
     @staticmethod
     def _keep_params(params: dict, context: dict, **_: Any) -> None:
@@ -276,7 +264,7 @@ class ServiceHooks:
                 "AWS_LAMBDA_FUNCTION_NAME": name,
             }
             environment = {**spec.environment, **reserved}
-            with self._invoke_lock, _environment(environment), acting:
+            with self._invoke_lock, thread_environ.overlay(environment), acting:
                 result = load_handler(spec.handler, self.project, self._loaded)(
                     event, lambda_context
                 )
