@@ -36,13 +36,14 @@ from longjob.engine.endpoint import LockedEndpoint, RunCredentials
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.iam_requests import Identity
 from longjob.engine.launchers import Launcher
-from longjob.engine.patches import ecs_tasks, iam_checks
+from longjob.engine.patches import ecs_tasks, iam_checks, mock_test_cases
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
 from longjob.engine.task_definition import TaskDefinition
 from longjob.engine.task_record import TaskRecord, path_segment
 from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT, LineSink, LocalTaskRuntime
 from longjob.errors import RunInterrupted
+from longjob.mocking.config import MockConfig
 from longjob.stack.iam_policy import Request
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
@@ -192,7 +193,9 @@ class LocalEngine:
         self._log_lock = threading.Lock()
         self._streams: set[str] = set()
         self.hooks = ServiceHooks(self.functions, self.project, REGION, authorizer)
-        self._machines: dict[str, str] = {}
+        self._machines: dict[tuple[str, str | None], str] = {}
+        # Mock configuration files: StartExecution on `<machine ARN>#<case>` runs a case.
+        self.mock_configs: list[MockConfig] = []
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -223,6 +226,8 @@ class LocalEngine:
             self._logs.create_log_group(logGroupName=self.log_group)
         ecs_tasks.set_runtime(self.runtime)
         self._stack.callback(ecs_tasks.set_runtime, None)
+        mock_test_cases.set_cases(self._mock_case)
+        self._stack.callback(mock_test_cases.set_cases, None)
         self._stack.callback(self.runtime.shutdown)
         return self
 
@@ -331,6 +336,12 @@ class LocalEngine:
         ``spot-interruption`` (the task starts, then Fargate Spot takes it back)."""
         self.runtime.inject_faults(kind, count)
 
+    def _mock_case(self, machine: str, case: str) -> dict[str, list[Any]] | None:
+        for config in self.mock_configs:
+            if case in config.state_machines.get(machine, {}):
+                return config.test_case(machine, case)  # type: ignore[return-value]
+        return None
+
     # --- executions ---------------------------------------------------------------------
 
     def start(
@@ -339,9 +350,14 @@ class LocalEngine:
         execution_input: Any,
         substitutions: dict[str, str] | None = None,
         name: str | None = None,
+        test_case: str | None = None,
+        machine_name: str | None = None,
     ) -> str:
-        """Starts an execution and returns its ARN without waiting for it."""
-        machine_arn = self.create_state_machine(definition, substitutions)
+        """Starts an execution and returns its ARN without waiting for it. With
+        ``test_case``, a case of a mock configuration for the machine ``machine_name``."""
+        machine_arn = self.create_state_machine(definition, substitutions, machine_name)
+        if test_case is not None:
+            machine_arn += "#" + test_case  # Step Functions Local's way to start a case
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         problem = execution_name_problem(execution_name)
         if problem is not None:  # moto does not check what Step Functions refuses
@@ -397,8 +413,10 @@ class LocalEngine:
         substitutions: dict[str, str] | None = None,
         name: str | None = None,
         on_started: Callable[[str], None] | None = None,
+        test_case: str | None = None,
+        machine_name: str | None = None,
     ) -> RunResult:
-        arn = self.start(definition, execution_input, substitutions, name)
+        arn = self.start(definition, execution_input, substitutions, name, test_case, machine_name)
         if on_started is not None:
             on_started(arn)
         return self.wait(arn)
@@ -411,9 +429,9 @@ class LocalEngine:
     ) -> str:
         """The ARN of a state machine with this definition (created once per definition)."""
         text = parse_definition(substitute(definition, substitutions or {}))
-        if text not in self._machines:
-            self._machines[text] = self._create_state_machine(text, name)
-        return self._machines[text]
+        if (text, name) not in self._machines:
+            self._machines[text, name] = self._create_state_machine(text, name)
+        return self._machines[text, name]
 
     def _create_state_machine(self, text: str, name: str | None) -> str:
         # The ASL parser reports syntax errors on stderr as well as in the exception.

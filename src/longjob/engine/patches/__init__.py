@@ -18,6 +18,7 @@ from longjob.engine.patches import (
     history_pages,
     iam_checks,
     jsonata,
+    mock_test_cases,
     variables,
 )
 
@@ -35,6 +36,7 @@ PATCHES = (
     evaluation_errors,
     iam_checks,
     ecs_tasks,
+    mock_test_cases,
 )
 
 

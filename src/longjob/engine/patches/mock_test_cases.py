@@ -1,0 +1,171 @@
+"""Test cases of a mock configuration file: ``StartExecution`` on ``<machine ARN>#<case>``.
+
+moto 5.2.5 carries Step Functions Local's mock machinery (LocalStack's port) but its file
+loader is stubbed out, its backend drops the ``#case`` suffix path, and it picks a state's
+response by ``$states.context.State.RetryCount``. AWS numbers the responses by invocation:
+every time the state runs in the execution, retries, loops and Map iterations included, and
+an invocation without a response fails the execution (docs/aws-facts.md, "Mock configuration
+files"). Here the suffix selects a case the engine was given, each execution counts its own
+invocations, and a missing one fails the execution with ``States.Runtime``, naming the state
+and the invocation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.stepfunctions.exceptions import InvalidName
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.mocking.mock_config import (
+    MockedResponseReturn,
+    MockedResponseThrow,
+    MockTestCase,
+    StateMockedResponses,
+)
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from longjob.engine.patches.evaluation_errors import runtime_error
+
+# (machine name, case name) -> {state: [response per invocation]}, or None for no such case.
+Cases = Callable[[str, str], "dict[str, list[Any]] | None"]
+
+_cases: Cases | None = None
+_starting = threading.local()
+
+
+def set_cases(cases: Cases | None) -> None:
+    """Where StartExecution finds a ``#case``; None refuses every suffix."""
+    global _cases
+    _cases = cases
+
+
+class CountedTestCase(MockTestCase):
+    """One execution's test case: its responses and how often each state has run."""
+
+    def __init__(self, machine: str, case: str, responses: dict[str, list[Any]]) -> None:
+        super().__init__(
+            state_machine_name=machine,
+            test_case_name=case,
+            state_mocked_responses_list=[
+                _state_responses(state, listed) for state, listed in responses.items()
+            ],
+        )
+        self.invocations: dict[str, int] = {}
+        self._lock = threading.Lock()  # Map iterations run at once and share the counts
+
+    def next_invocation(self, state: str) -> int:
+        with self._lock:
+            number = self.invocations.get(state, 0)
+            self.invocations[state] = number + 1
+            return number
+
+
+def _state_responses(state: str, listed: list[Any]) -> StateMockedResponses:
+    converted = [
+        MockedResponseThrow(n, n, r.error, r.cause)
+        if r.throws
+        else MockedResponseReturn(n, n, r.returns)
+        for n, r in enumerate(listed)
+    ]
+    return StateMockedResponses(state, state, converted)
+
+
+def _current_mocked_response(self: Environment) -> Any:
+    case = self.mock_test_case
+    assert isinstance(case, CountedTestCase)
+    state = self.next_state_name
+    number = case.next_invocation(state)
+    responses = case.state_mocked_responses[state].mocked_responses
+    if number >= len(responses):
+        raise runtime_error(
+            self,
+            f"test case {case.test_case_name!r} has no mocked response for invocation "
+            f"{number} of state {state!r} (it has {len(responses)}: 0-{len(responses) - 1})",
+        )
+    return responses[number]
+
+
+def _throw(env: Environment, mocked_response: MockedResponseThrow) -> None:
+    # moto takes every mocked error for a custom one and refuses the `States.` prefix; a
+    # mocked `.sync` task failing as AWS reports it throws States.TaskFailed.
+    error = mocked_response.error
+    name = (
+        StatesErrorName.from_name(error) if error.startswith("States.") else CustomErrorName(error)
+    )
+    raise FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=error, cause=mocked_response.cause
+                )
+            ),
+        )
+    )
+
+
+_original_start = StepFunctionsParserBackend.start_execution
+_original_throw = mock_eval_utils._eval_mocked_response_throw
+_original_worker = Execution._get_start_execution_worker
+_original_response = Environment.get_current_mocked_response
+
+
+def _start_execution(
+    self: StepFunctionsParserBackend,
+    state_machine_arn: str,
+    name: Any = None,
+    execution_input: Any = None,
+    trace_header: Any = None,
+) -> Any:
+    if "#" not in state_machine_arn:
+        return _original_start(self, state_machine_arn, name, execution_input, trace_header)
+    arn, case = state_machine_arn.split("#", 1)
+    machine = self.describe_state_machine(arn).name
+    responses = _cases(machine, case) if _cases is not None else None
+    if responses is None:
+        raise InvalidName(f"Invalid mock test case name '{case}' for state machine '{machine}'")
+    _starting.case = CountedTestCase(machine, case, responses)
+    try:
+        return _original_start(self, arn, name, execution_input, trace_header)
+    finally:
+        _starting.case = None
+
+
+def _start_execution_worker(self: Execution) -> Any:
+    worker = _original_worker(self)
+    case = getattr(_starting, "case", None)
+    if case is not None:
+        worker._mock_test_case = case
+    return worker
+
+
+def install() -> None:
+    StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
+    Execution._get_start_execution_worker = _start_execution_worker  # type: ignore[method-assign]
+    Environment.get_current_mocked_response = _current_mocked_response  # type: ignore[method-assign]
+    mock_eval_utils._eval_mocked_response_throw = _throw
+
+
+def uninstall() -> None:
+    StepFunctionsParserBackend.start_execution = _original_start  # type: ignore[method-assign]
+    Execution._get_start_execution_worker = _original_worker  # type: ignore[method-assign]
+    Environment.get_current_mocked_response = _original_response  # type: ignore[method-assign]
+    mock_eval_utils._eval_mocked_response_throw = _original_throw
