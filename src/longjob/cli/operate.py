@@ -40,10 +40,18 @@ def execution_name(job: str, now: datetime | None = None) -> str:
 
 
 @aws_errors
-def start_run(aws: Aws, stack: Stack, document: dict[str, Any], name: str | None) -> str:
-    """Starts a run of a (valid) document on the stack; its execution ARN."""
+def start_run(
+    aws: Aws,
+    stack: Stack,
+    document: dict[str, Any],
+    name: str | None,
+    test_case: str | None = None,
+) -> str:
+    """Starts a run of a (valid) document on the stack; its execution ARN. A ``test_case``
+    of a mock configuration is started as Step Functions Local starts one (ARN#case)."""
+    machine = stack.state_machine_arn + (f"#{test_case}" if test_case else "")
     return aws.sfn.start_execution(
-        stateMachineArn=stack.state_machine_arn,
+        stateMachineArn=machine,
         name=name or execution_name(document["job"]),
         input=json.dumps(document),
     )["executionArn"]

@@ -117,6 +117,24 @@ def read_secrets(path: str) -> dict[str, str]:
     "needed (with --json: the document's 'iam' key).",
 )
 @click.option(
+    "--mock-config",
+    "mock_config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An AWS mock configuration file (MockConfigFile.json format); needs --test-case.",
+)
+@click.option(
+    "--test-case",
+    default=None,
+    help="Run this test case of --mock-config: its mocked Task states answer from the file.",
+)
+@click.option(
+    "--state-machine",
+    "mock_machine",
+    default=None,
+    help="With --mock-config: the state machine the case belongs to (default: the only one "
+    "the file names).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Progress on stderr, one JSON document on stdout."
 )
 def run(
@@ -134,6 +152,9 @@ def run(
     name: str | None,
     iam: bool,
     iam_report: bool,
+    mock_config_path: str | None,
+    test_case: str | None,
+    mock_machine: str | None,
     as_json: bool,
 ) -> None:
     """Run a job on this machine, for real: the project's state machine, its Lambda code and
@@ -141,7 +162,10 @@ def run(
     `start --follow` does: 0 succeeded, 1 failed/timed out/aborted, 2 invalid, 3 skipped;
     128+N when stopped by signal N.
 
-    With --definition, run any state machine definition instead (0 succeeded, 1 failed)."""
+    With --definition, run any state machine definition instead (0 succeeded, 1 failed).
+
+    With --mock-config and --test-case, the case's mocked Task states answer from the file
+    (AWS's mock configuration format); the other states run as usual."""
     if (document is None) == (definition_path is None):
         raise click.UsageError("pass a job document, or --definition FILE (not both)")
     if document is not None and input_path is not None:
@@ -150,6 +174,14 @@ def run(
         raise click.UsageError(
             "--iam-report and --no-iam go with a job run (a bare definition has no roles)"
         )
+    if (mock_config_path is None) != (test_case is None):
+        raise click.UsageError("--mock-config and --test-case go together")
+    if mock_machine is not None and mock_config_path is None:
+        raise click.UsageError("--state-machine goes with --mock-config")
+    mock = None
+    if mock_config_path is not None:
+        assert test_case is not None
+        mock = _mock_case(mock_config_path, test_case, mock_machine)
     secrets = read_secrets(secrets_path) if secrets_path else {}
     if definition_path is not None:
         execution_input = _definition_input(input_path)
@@ -164,6 +196,8 @@ def run(
             secrets,
             stop_timeout,
             as_json,
+            mock=mock,
+            definition_name=definition_path,
         )
         sys.exit(code)
     assert document is not None
@@ -182,8 +216,23 @@ def run(
             as_json,
             iam=iam,
             iam_report=iam_report,
+            mock=mock,
         )
     )
+
+
+def _mock_case(path: str, test_case: str, machine: str | None) -> Any:
+    """(config, machine, case) of --mock-config, checked before anything starts."""
+    from longjob.mocking.config import MockConfigError, load_mock_config
+    from longjob.mocking.runner import only_state_machine
+
+    config = load_mock_config(path)
+    machine = machine or only_state_machine(config)
+    if machine not in config.state_machines:
+        raise MockConfigError([f"{path}: no state machine {machine!r} in StateMachines"])
+    if test_case not in config.cases(machine):
+        raise MockConfigError([f"{path}: no test case {test_case!r} for state machine {machine!r}"])
+    return config, machine, test_case
 
 
 def _definition_input(input_path: str | None) -> Any:
@@ -228,6 +277,7 @@ def run_job(
     as_json: bool,
     iam: bool = True,
     iam_report: bool = False,
+    mock: tuple[Any, str, str] | None = None,
 ) -> int:
     """`start --follow` on the project's stack on this machine; the run's exit code."""
     from longjob.cli.operate import announce, follow_run, print_document, start_run
@@ -262,7 +312,10 @@ def run_job(
         ):
             assert local.aws is not None
             assert local.stack is not None
-            arn = start_run(local.aws, local.stack, document, name)
+            test_case = None
+            if mock is not None:
+                test_case = local.use_mock_case(*mock)
+            arn = start_run(local.aws, local.stack, document, name, test_case)
             announce(arn, say_line, console=False)
             say_line(f"logs {local.log_dir(arn)}")
 
@@ -330,6 +383,8 @@ def run_definition(
     secrets: dict[str, str],
     stop_timeout: float | None,
     as_json: bool,
+    mock: tuple[Any, str, str] | None = None,
+    definition_name: str = "the definition",
 ) -> int:
     """Runs one execution of any definition and prints what it did; its exit code."""
     from longjob.engine.exceptions import EngineError
@@ -358,7 +413,18 @@ def run_definition(
             ) as engine,
         ):
             seed_secrets(engine, secrets)
-            result = engine.run(definition, execution_input, substitutions)
+            test_case = machine = None
+            if mock is not None:
+                config, machine, test_case = mock
+                _check_mocked_states(config, machine, definition, substitutions, definition_name)
+                engine.mock_configs.append(config)
+            result = engine.run(
+                definition,
+                execution_input,
+                substitutions,
+                test_case=test_case,
+                machine_name=machine,
+            )
     except EngineError as error:
         raise UserError(str(error)) from None
     if as_json and result.interrupted is None:
@@ -368,6 +434,16 @@ def run_definition(
     if result.interrupted is not None:
         return 128 + result.interrupted
     return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
+
+
+def _check_mocked_states(
+    config: Any, machine: str, definition: str, substitutions: dict[str, str], name: str
+) -> None:
+    from longjob.engine.local_engine import parse_definition, substitute
+    from longjob.mocking.runner import state_types
+
+    parsed = json.loads(parse_definition(substitute(definition, substitutions)))
+    config.check_states(machine, state_types(parsed), name)
 
 
 def result_document(result: Any) -> dict[str, Any]:

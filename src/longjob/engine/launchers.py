@@ -270,6 +270,31 @@ class ContainerLauncher:
             )
 
 
+class UnavailableLauncher:
+    """Stands in for a runtime this machine lacks: a task that reaches it fails to start, as
+    a container ECS cannot start does. (A test whose ECS tasks are all mocked needs none.)"""
+
+    name = "none"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def start(self, record: TaskRecord, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        raise OSError(self.reason)
+
+    def terminate(self, record: TaskRecord) -> None:
+        """Nothing runs."""
+
+    def kill(self, record: TaskRecord) -> None:
+        """Nothing runs."""
+
+    def reap(self, records: list[TaskRecord]) -> None:
+        """Nothing was left."""
+
+    def exit_reason(self, record: TaskRecord) -> str | None:
+        return None
+
+
 def make_launcher(runtime: str, project: Path, image: str = DEFAULT_IMAGE) -> Launcher:
     if runtime == "process":
         return ProcessLauncher(project)

@@ -79,7 +79,15 @@ def ecr_repository_arn(image: str) -> str | None:
 
 
 # Event details a run report keeps; EvaluationFailed names its field ("location") and state.
-HISTORY_FIELDS = ("error", "cause", "location", "state", "resource", "resourceType")
+HISTORY_FIELDS = (
+    "error",
+    "cause",
+    "location",
+    "state",
+    "resource",
+    "resourceType",
+    "mapRunArn",
+)
 
 
 @dataclass
@@ -108,6 +116,7 @@ class RunResult:
     notifications: list[Notification] = field(default_factory=list)
     log_dir: str = ""
     interrupted: int | None = None  # the signal that stopped the run, if one did
+    duration: float | None = None  # seconds from start to stop, as DescribeExecution says
 
     @property
     def succeeded(self) -> bool:
@@ -196,6 +205,8 @@ class LocalEngine:
         self._machines: dict[tuple[str, str | None], str] = {}
         # Mock configuration files: StartExecution on `<machine ARN>#<case>` runs a case.
         self.mock_configs: list[MockConfig] = []
+        # A machine here -> its name in the mock files (the stack's machine has its own name).
+        self.mock_names: dict[str, str] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -337,6 +348,7 @@ class LocalEngine:
         self.runtime.inject_faults(kind, count)
 
     def _mock_case(self, machine: str, case: str) -> dict[str, list[Any]] | None:
+        machine = self.mock_names.get(machine, machine)
         for config in self.mock_configs:
             if case in config.state_machines.get(machine, {}):
                 return config.test_case(machine, case)  # type: ignore[return-value]
@@ -404,6 +416,9 @@ class LocalEngine:
             ],
             log_dir=str(self.run_root / path_segment(execution_name)),
             interrupted=interrupted,
+            duration=(description["stopDate"] - description["startDate"]).total_seconds()
+            if description.get("stopDate")
+            else None,
         )
 
     def run(

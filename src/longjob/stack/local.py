@@ -11,6 +11,7 @@ calls: `longjob run JOB.json` is `start --follow` against it.
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from longjob.engine.authorization import AccessDenied, Authorizer, Principal
@@ -156,6 +157,24 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def use_mock_case(self, config: Any, machine: str, test_case: str) -> str:
+        """Runs of ``test_case`` get its mocked responses: the file's ``machine`` is this
+        stack's state machine. The case's name, for start_run."""
+        from longjob.engine.local_engine import parse_definition, substitute
+        from longjob.mocking.runner import state_types
+
+        definition = parse_definition(
+            substitute(self.application.definition, self.application.substitutions)
+        )
+        config.check_states(
+            machine, state_types(json.loads(definition)), str(self.application.definition_path)
+        )
+        assert self.stack is not None
+        deployed_name = self.stack.state_machine_arn.rsplit(":", 1)[-1]
+        self.engine.mock_names[deployed_name] = machine
+        self.engine.mock_configs.append(config)
+        return test_case
 
     def log_dir(self, execution_arn: str) -> str:
         """Where the run's task logs are kept on this machine, one file per attempt."""

@@ -116,6 +116,7 @@ class Child:
     stop: datetime.datetime | None = None
     events: int = 0
     states_entered: int = 0  # its billed state transitions (retries in place aside)
+    states: frozenset[str] = frozenset()  # the names of the states it entered
 
 
 @dataclass
@@ -355,7 +356,11 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
     child.stop = datetime.datetime.now(datetime.UTC)
     history = env.event_manager._history_event_list
     child.events = len(history) + CHILD_EXECUTION_EVENTS
-    child.states_entered = sum(str(e.get("type", "")).endswith("StateEntered") for e in history)
+    entered = [e for e in history if str(e.get("type", "")).endswith("StateEntered")]
+    child.states_entered = len(entered)
+    child.states = frozenset(
+        e["stateEnteredEventDetails"]["name"] for e in entered if "stateEnteredEventDetails" in e
+    )
     state = env.program_state()
     if isinstance(state, ProgramError) or (
         job.job_output is None and not isinstance(state, ProgramStopped)

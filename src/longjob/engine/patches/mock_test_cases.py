@@ -7,7 +7,9 @@ every time the state runs in the execution, retries, loops and Map iterations in
 an invocation without a response fails the execution (docs/aws-facts.md, "Mock configuration
 files"). Here the suffix selects a case the engine was given, each execution counts its own
 invocations, and a missing one fails the execution with ``States.Runtime``, naming the state
-and the invocation.
+and the invocation. A mocked ``Throw`` reaches Retry and Catch with its own error: moto took
+any ``States.*`` name for an invalid custom one, and several services (DynamoDB, SNS, SQS,
+the SDK integrations) renamed every error their call raised, the mocked one included.
 """
 
 from __future__ import annotations
@@ -18,17 +20,15 @@ from typing import Any
 
 from moto.stepfunctions.exceptions import InvalidName
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-    CustomErrorName,
-)
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
 )
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-    StatesErrorName,
-)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service,
+    state_task_service_factory,  # noqa: F401 - its imports define every service class
+)
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -41,6 +41,7 @@ from moto.stepfunctions.parser.mocking.mock_config import (
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from longjob.engine.patches.evaluation_errors import runtime_error
+from longjob.engine.patches.iteration_errors import error_name_of
 
 # (machine name, case name) -> {state: [response per invocation]}, or None for no such case.
 Cases = Callable[[str, str], "dict[str, list[Any]] | None"]
@@ -105,13 +106,10 @@ def _throw(env: Environment, mocked_response: MockedResponseThrow) -> None:
     # moto takes every mocked error for a custom one and refuses the `States.` prefix; a
     # mocked `.sync` task failing as AWS reports it throws States.TaskFailed.
     error = mocked_response.error
-    name = (
-        StatesErrorName.from_name(error) if error.startswith("States.") else CustomErrorName(error)
-    )
     raise FailureEventException(
         failure_event=FailureEvent(
             env=env,
-            error_name=name,
+            error_name=error_name_of(error),
             event_type=HistoryEventType.TaskFailed,
             event_details=EventDetails(
                 taskFailedEventDetails=TaskFailedEventDetails(
@@ -157,7 +155,34 @@ def _start_execution_worker(self: Execution) -> Any:
     return worker
 
 
+def _service_classes() -> list[type]:
+    found: list[type] = []
+    todo: list[type] = [state_task_service.StateTaskService]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+# Service classes whose own _from_error renames any exception -> that method.
+_renaming = {
+    cls: cls.__dict__["_from_error"] for cls in _service_classes() if "_from_error" in cls.__dict__
+}
+
+
+def _keeping_failures(original: Any) -> Any:
+    def _from_error(self: Any, env: Environment, ex: Exception) -> Any:
+        if isinstance(ex, FailureEventException):
+            return ex.failure_event
+        return original(self, env, ex)
+
+    return _from_error
+
+
 def install() -> None:
+    for cls, original in _renaming.items():
+        cls._from_error = _keeping_failures(original)  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
     Execution._get_start_execution_worker = _start_execution_worker  # type: ignore[method-assign]
     Environment.get_current_mocked_response = _current_mocked_response  # type: ignore[method-assign]
@@ -165,6 +190,8 @@ def install() -> None:
 
 
 def uninstall() -> None:
+    for cls, original in _renaming.items():
+        cls._from_error = original  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = _original_start  # type: ignore[method-assign]
     Execution._get_start_execution_worker = _original_worker  # type: ignore[method-assign]
     Environment.get_current_mocked_response = _original_response  # type: ignore[method-assign]
