@@ -74,6 +74,14 @@ def states_path(states: list[str]) -> str:
     help="The definition of state machine NAME (repeatable; default: the expectations' "
     "'definition', or statemachine/NAME.asl.json).",
 )
+@click.option(
+    "--function",
+    "functions",
+    multiple=True,
+    metavar="NAME=HANDLER",
+    help="Lambda function NAME (or ARN) served by HANDLER (module:function or file.py:function) "
+    "for Task states a case does not mock.",
+)
 @click.option("--case", "only", multiple=True, help="Run only this test case (repeatable).")
 @click.option(
     "--junit",
@@ -90,6 +98,7 @@ def states_path(states: list[str]) -> str:
 def test(
     files: tuple[Path, ...],
     machines: tuple[str, ...],
+    functions: tuple[str, ...],
     only: tuple[str, ...],
     junit_path: Path | None,
     project: Path,
@@ -111,17 +120,20 @@ def test(
     for suite in suites:
         suite.cases = [c for c in suite.cases if not only or c.name in only]
     began = time.monotonic()
-    outcomes = run_suites(suites, project)
+    outcomes = run_suites(suites, project, pairs(functions, "--function"))
     report(outcomes, time.monotonic() - began)
     if junit_path is not None:
         write_junit(outcomes, junit_path)
     raise SystemExit(EXIT_FAILED if any(o.verdict == "FAIL" for o in outcomes) else EXIT_SUCCEEDED)
 
 
-def run_suites(suites: list[Any], project: Path) -> list[Outcome]:
+def run_suites(
+    suites: list[Any], project: Path, handlers: dict[str, str] | None = None
+) -> list[Outcome]:
     """Every case of every suite on one engine; the cases start together (a Wait state in
     one does not hold up the others) and are collected in order."""
     from longjob.engine.exceptions import EngineError
+    from longjob.engine.service_hooks import FunctionSpec
     from longjob.mocking.runner import MockRunner
     from longjob.mocking.suite import mismatches
 
@@ -129,6 +141,7 @@ def run_suites(suites: list[Any], project: Path) -> list[Outcome]:
     for suite in suites:
         for case in suite.cases:
             functions.update(case.machine.functions)
+    functions.update({name: FunctionSpec(h) for name, h in (handlers or {}).items()})
     outcomes: list[Outcome] = []
     started: list[tuple[Outcome, str]] = []
     with MockRunner(project, functions) as runner:

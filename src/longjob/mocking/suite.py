@@ -224,6 +224,8 @@ def mismatches(expected: dict[str, Any], result: Any) -> list[str]:
     found: list[str] = []
     if "status" in expected and result.status != expected["status"]:
         found.append(f"status: expected {expected['status']}, got {result.status}")
+        if result.error and "error" not in expected:
+            found.append(f"  error: {result.error}: {(result.cause or '')[:300]}")
     if "error" in expected and result.error != expected["error"]:
         found.append(f"error: expected {expected['error']}, got {result.error}")
         if result.cause:
