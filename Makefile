@@ -12,7 +12,7 @@ CHECKOV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV)/.installed
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint checks tools image sysdeps clean
+.PHONY: demo test lint checks tools image sysdeps clean sfn-local-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: tools sysdeps
 # the serverless rules, statelint and checkov.
 checks: tools
 	$(BIN)/pytest tests/test_lint.py tests/template/test_static_checks.py
+
+# A mock configuration file's cases on AWS Step Functions Local (needs a Docker engine), for
+# comparison with `longjob test`: make sfn-local-test MOCK=path/to/file.mock.json
+sfn-local-test: $(STAMP)
+	$(BIN)/python tools/sfn_local_test.py $(MOCK)
 
 image: sysdeps
 	tools/build-image.sh
