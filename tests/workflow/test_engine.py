@@ -364,3 +364,44 @@ def test_millis_is_the_time_of_each_evaluation(engine: LocalEngine) -> None:
     first, second, third = result.output
     assert 1000 <= second - first < 5000
     assert 1000 <= third - second < 5000
+
+
+def chain(count: int, state: dict) -> dict:
+    """A definition of ``count`` copies of ``state``, one after the other."""
+    states = {f"S{i}": {**state, "Next": f"S{i + 1}"} for i in range(count - 1)}
+    states[f"S{count - 1}"] = {**state, "End": True}
+    return {"StartAt": "S0", "States": states}
+
+
+def test_executions_of_jsonpath_and_jsonata_machines_start_together(engine: LocalEngine) -> None:
+    """Each execution parses its definition on its own thread: the parses must not share
+    their query-language scopes (moto's parser kept them in a class attribute, and a
+    JSONPath definition parsed beside a JSONata one was refused)."""
+    jsonpath = chain(150, {"Type": "Pass", "Parameters": {"v.$": "$.v"}})
+    jsonata = {
+        "QueryLanguage": "JSONata",
+        **chain(150, {"Type": "Pass", "Output": "{% {'v': $states.input.v} %}"}),
+    }
+    arns = [
+        engine.start(json.dumps(definition), {"v": n}, SUBSTITUTIONS)
+        for n in range(6)
+        for definition in (jsonpath, jsonata)
+    ]
+    results = [engine.wait(arn) for arn in arns]
+    assert [r.status for r in results] == ["SUCCEEDED"] * 12, [r.cause for r in results]
+    assert [r.output for r in results[:2]] == [{"v": 0}, {"v": 0}]
+
+
+def test_an_interpreter_failure_ends_the_execution_failed(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    def broken(self: ExecutionWorker) -> None:
+        raise ValueError("parser state corrupted")
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", broken)
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    result = engine.run(json.dumps(definition), {}, SUBSTITUTIONS)
+    assert (result.status, result.error) == ("FAILED", "States.Runtime")
+    assert result.cause == "the local engine failed: ValueError: parser state corrupted"

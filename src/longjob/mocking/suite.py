@@ -7,6 +7,8 @@ adds lives beside it, in ``<name>.expect.json`` (``job.mock.json`` -> ``job.expe
     {"StateMachines": {"<machine>": {
         "definition": "../statemachine/job.asl.json",     # optional, relative to this file
         "substitutions": {"Cluster": "..."},               # optional, ${Name} values
+        "functions": {"double": "tests/handlers.py:double"},  # optional: handlers for
+                                                           # Lambda functions left unmocked
         "TestCases": {"<case>": {
             "input": {...},                                # the execution input (default {})
             "status": "SUCCEEDED",                         # expected execution status
@@ -50,6 +52,10 @@ EXPECT_SCHEMA: dict[str, Any] = {
                     "substitutions": {
                         "type": "object",
                         "additionalProperties": {"type": "string"},
+                    },
+                    "functions": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string", "pattern": "^[^:]+:[^:]+$"},
                     },
                     "TestCases": {
                         "type": "object",
@@ -182,6 +188,10 @@ def _machine(
     if "${" in path.read_text():
         _template_settings(machine, project)
     machine.substitutions.update(body.get("substitutions", {}))
+    if body.get("functions"):
+        from longjob.engine.service_hooks import FunctionSpec
+
+        machine.functions.update({k: FunctionSpec(v) for k, v in body["functions"].items()})
     return machine
 
 

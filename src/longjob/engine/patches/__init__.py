@@ -20,12 +20,16 @@ from longjob.engine.patches import (
     iteration_errors,
     jsonata,
     mock_test_cases,
+    parse_scopes,
     variables,
+    worker_failures,
 )
 
 # Installed in this order, taken out in the reverse one: evaluation_errors wraps the error
 # output that aborted_map replaced.
 PATCHES = (
+    worker_failures,
+    parse_scopes,
     jsonata,
     definite_paths,
     context_object,
