@@ -23,8 +23,8 @@ _original_logic = ExecutionWorker._execution_logic
 def _execution_logic(self: Any) -> None:
     try:
         _original_logic(self)
-    except Exception as error:  # noqa: BLE001 - any failure must end the execution
-        LOG.exception("the local engine failed while running an execution")
+    except Exception as error:  # any failure must end the execution
+        LOG.debug("the local engine failed while running an execution", exc_info=True)
         execution = self._execution_communication.execution
         execution.error = "States.Runtime"
         execution.cause = f"the local engine failed: {type(error).__name__}: {error}"
