@@ -178,3 +178,45 @@ def test_run_job_mocks_the_tasks_and_runs_the_rest(project: Path, tmp_path: Path
         ("hello-python", "SUCCEEDED", "mocked1"),
     ]
     assert summary["notification"] == "sent"  # Notify was not mocked: it ran, and sent
+
+
+def test_states_inside_parallel_branches_are_mocked_by_name(tmp_path: Path) -> None:
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": f"Call{n}",
+                        "States": {
+                            f"Call{n}": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::lambda:invoke",
+                                "Parameters": {"FunctionName": "nowhere"},
+                                "OutputPath": "$.Payload",
+                                "End": True,
+                            }
+                        },
+                    }
+                    for n in (1, 2)
+                ],
+                "End": True,
+            }
+        },
+    }
+    mock = {
+        "StateMachines": {"pair": {"TestCases": {"Both": {"Call1": "One", "Call2": "Two"}}}},
+        "MockedResponses": {
+            "One": {"0": {"Return": {"StatusCode": 200, "Payload": 1}}},
+            "Two": {"0": {"Return": {"StatusCode": 200, "Payload": 2}}},
+        },
+    }
+    result = run_test_case(
+        write(tmp_path / "pair.mock.json", mock),
+        "Both",
+        write(tmp_path / "pair.asl.json", definition),
+        project=ROOT,
+    )
+    assert (result.status, result.output) == ("SUCCEEDED", [1, 2])
+    assert sorted(result.states) == ["Both", "Call1", "Call2"]
