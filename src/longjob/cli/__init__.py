@@ -3,6 +3,7 @@
 - job.py      validate, plan    (a job document, offline)
 - run.py      run               (a job, or any definition, on this machine)
 - mock_tests.py  test           (AWS mock configuration files' test cases, on this machine)
+- local.py    local up/down/env/tick  (the stack as a local AWS endpoint)
 - operate.py  start, watch, logs, status, history, stop, redrive   (a stack)
 
 A UserError raised by any command becomes its message and its exit code here, once.
@@ -16,6 +17,7 @@ import click
 
 from longjob import __version__
 from longjob.cli.job import plan, validate
+from longjob.cli.local import local
 from longjob.cli.mock_tests import test
 from longjob.cli.operate import history, logs, redrive, start, status, stop, watch
 from longjob.cli.run import run
@@ -48,5 +50,18 @@ def main() -> None:
     """Run long, multi-stage maintenance jobs on AWS Fargate, chained by Step Functions."""
 
 
-for _command in (validate, plan, run, test, start, watch, logs, status, history, stop, redrive):
+for _command in (
+    validate,
+    plan,
+    run,
+    test,
+    local,
+    start,
+    watch,
+    logs,
+    status,
+    history,
+    stop,
+    redrive,
+):
     main.add_command(_command)

@@ -130,7 +130,7 @@ def start(
     succeeded, 1 failed/timed out/aborted, 2 invalid, 3 skipped (another run of the job was
     in progress)."""
     arn = start_run(aws, stack, document, name)
-    announce(arn)
+    announce(arn, console=aws.endpoint is None)  # a local stack has no console
     if follow:
         sys.exit(follow_run(aws, stack, arn, poll))
 
@@ -398,6 +398,6 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
         f"resuming {document['job']} from stage {failed} "
         f"({len(resumed['stages'])} of {len(names)} stages)"
     )
-    announce(arn)
+    announce(arn, console=aws.endpoint is None)  # a local stack has no console
     if follow:
         sys.exit(follow_run(aws, stack, arn, poll))

@@ -15,6 +15,9 @@ from longjob_core.contract import EXIT_INVALID
 from longjob.errors import RunInterrupted, UserError
 from longjob.stack.deployed import Aws
 
+# `--stack local`: the stack `longjob local up` serves from the current folder.
+LOCAL = "local"
+
 
 def say(line: str) -> None:
     click.echo(line)
@@ -31,12 +34,25 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "stack_name",
         envvar="LONGJOB_STACK",
         required=True,
-        help="The deployed longjob stack (or LONGJOB_STACK).",
+        help="The deployed longjob stack (or LONGJOB_STACK); `local`: the one `longjob local "
+        "up` serves from this folder.",
     )
     @click.option("--profile", default=None, help="AWS profile (default: the usual boto3 chain).")
     @click.option("--region", default=None, help="AWS region (default: the profile's).")
     @functools.wraps(command)
     def wrapper(stack_name: str, profile: str | None, region: str | None, **kwargs: Any) -> Any:
+        if stack_name == LOCAL:
+            from pathlib import Path
+
+            from longjob.stack.server import ServerInfo
+
+            info = ServerInfo.load(Path.cwd())
+            aws = Aws(
+                region=info.region,
+                endpoint=info.endpoint,
+                credentials=(info.access_key_id, info.secret_access_key),
+            )
+            return command(aws=aws, stack=aws.stack(info.stack_name), **kwargs)
         aws = Aws(profile, region)
         return command(aws=aws, stack=aws.stack(stack_name), **kwargs)
 

@@ -103,8 +103,8 @@ class RequestGuard:
 class LockedEndpoint(ThreadedMotoServer):
     """moto's threaded server on 127.0.0.1, behind RequestGuard."""
 
-    def __init__(self, credentials: RunCredentials) -> None:
-        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
+    def __init__(self, credentials: RunCredentials, port: int = 0) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.credentials = credentials
 
     def _server_entry(self) -> None:

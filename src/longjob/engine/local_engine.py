@@ -36,7 +36,7 @@ from longjob.engine.endpoint import LockedEndpoint, RunCredentials
 from longjob.engine.exceptions import InvalidDefinition, InvalidInput
 from longjob.engine.iam_requests import Identity
 from longjob.engine.launchers import Launcher
-from longjob.engine.patches import ecs_tasks, iam_checks, mock_test_cases
+from longjob.engine.patches import ecs_tasks, iam_checks, start_execution
 from longjob.engine.private_files import private_directory
 from longjob.engine.service_hooks import FunctionSpec, Notification, ServiceHooks
 from longjob.engine.task_definition import TaskDefinition
@@ -237,8 +237,8 @@ class LocalEngine:
             self._logs.create_log_group(logGroupName=self.log_group)
         ecs_tasks.set_runtime(self.runtime)
         self._stack.callback(ecs_tasks.set_runtime, None)
-        mock_test_cases.set_cases(self._mock_case)
-        self._stack.callback(mock_test_cases.set_cases, None)
+        start_execution.set_cases(self._mock_case)
+        self._stack.callback(start_execution.set_cases, None)
         self._stack.callback(self.runtime.shutdown)
         return self
 

@@ -75,22 +75,39 @@ def aws_errors(function: Callable[..., Any]) -> Callable[..., Any]:
 
 class Aws:
     """The clients a command needs, from one boto3 session (profile/region the usual way;
-    AWS_ENDPOINT_URL is honoured by boto3 itself)."""
+    AWS_ENDPOINT_URL is honoured by boto3 itself). A local stack server is reached at its
+    ``endpoint`` with its own ``credentials``."""
 
-    def __init__(self, profile: str | None = None, region: str | None = None) -> None:
-        self.session = boto3.session.Session(profile_name=profile, region_name=region)
+    def __init__(
+        self,
+        profile: str | None = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        key, secret = credentials or (None, None)
+        self.session = boto3.session.Session(
+            profile_name=profile,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
+        self.endpoint = endpoint
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint)
 
     @functools.cached_property
     def sfn(self) -> Any:
-        return self.session.client("stepfunctions")
+        return self.client("stepfunctions")
 
     @functools.cached_property
     def logs(self) -> Any:
-        return self.session.client("logs")
+        return self.client("logs")
 
     @functools.cached_property
     def cloudformation(self) -> Any:
-        return self.session.client("cloudformation")
+        return self.client("cloudformation")
 
     @aws_errors
     def stack(self, name: str) -> Stack:

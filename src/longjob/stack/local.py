@@ -120,6 +120,7 @@ class LocalStack:
         self._stack = contextlib.ExitStack()
         self.aws: Aws | None = None
         self.stack: Stack | None = None
+        self.outputs: dict[str, str] = {}
 
     def __enter__(self) -> LocalStack:
         try:
@@ -148,6 +149,7 @@ class LocalStack:
         )
         outputs = {key: str(output["Value"]) for key, output in deployed.outputs.items()}
         outputs["StateMachineArn"] = machine
+        self.outputs = outputs
         # The clients a deployed stack's commands use, answered by the embedded AWS, and
         # the stack as its outputs describe it. (Not registered with CloudFormation: moto's
         # takes about a second to import, a third of a local run's start.)

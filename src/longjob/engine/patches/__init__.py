@@ -19,8 +19,8 @@ from longjob.engine.patches import (
     iam_checks,
     iteration_errors,
     jsonata,
-    mock_test_cases,
     parse_scopes,
+    start_execution,
     variables,
     worker_failures,
 )
@@ -42,7 +42,7 @@ PATCHES = (
     evaluation_errors,
     iam_checks,
     ecs_tasks,
-    mock_test_cases,
+    start_execution,
 )
 
 

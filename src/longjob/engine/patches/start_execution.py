@@ -1,4 +1,10 @@
-"""Test cases of a mock configuration file: ``StartExecution`` on ``<machine ARN>#<case>``.
+"""StartExecution as AWS has it: a generated name when none is given, and the test cases of
+a mock configuration file, started on ``<machine ARN>#<case>``.
+
+moto 5.2.5 names an execution started without a name ``None`` (its ARN ends ``:None``, and
+a second one collides with the first); AWS gives it a UUID ("If you don't provide a name for
+the execution, Step Functions automatically generates a universally unique identifier (UUID)
+as the execution name", StartExecution's ``name``; docs/aws-facts.md).
 
 moto 5.2.5 carries Step Functions Local's mock machinery (LocalStack's port) but its file
 loader is stubbed out, its backend drops the ``#case`` suffix path, and it picks a state's
@@ -15,6 +21,7 @@ the SDK integrations) renamed every error their call raised, the mocked one incl
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -133,6 +140,8 @@ def _start_execution(
     execution_input: Any = None,
     trace_header: Any = None,
 ) -> Any:
+    if not name:
+        name = str(uuid.uuid4())
     if "#" not in state_machine_arn:
         return _original_start(self, state_machine_arn, name, execution_input, trace_header)
     arn, case = state_machine_arn.split("#", 1)
