@@ -189,7 +189,7 @@ def test_stop_ends_a_run_aborted_and_its_tasks_with_it(server, tmp_path: Path) -
     folder, _info = server
     document = write(
         tmp_path / "long.json",
-        {"job": "long-sleep", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh", "300"]}]},
+        {"job": "long-sleep", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh"]}]},
     )
     started = longjob("start", document, "--stack", "local", cwd=folder)
     assert started.returncode == 0, started.stderr
@@ -206,7 +206,10 @@ def test_runs_of_one_job_at_once_meet_the_overlap_guard(server, tmp_path: Path) 
     folder, _info = server
     document = write(
         tmp_path / "guarded.json",
-        {"job": "guarded", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh", "3"]}]},
+        {
+            "job": "guarded",
+            "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh"], "env": {"SLEEP": "3"}}],
+        },
     )
     runs = [
         subprocess.Popen(
@@ -272,8 +275,8 @@ def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
 ) -> None:
     """A foreground server whose schedule fires a long run, then Ctrl-C."""
     folder = scratch(project, tmp_path)
-    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=20)
-    job = {"job": "nightly", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh", "300"]}]}
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=12)
+    job = {"job": "nightly", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh"]}]}
     server = subprocess.Popen(
         [
             str(VENV_BIN / "longjob"),
