@@ -52,11 +52,15 @@ def aws(info: ServerInfo, *args: str, cwd: Path) -> Any:
     return json.loads(done.stdout) if done.stdout.strip() else None
 
 
-def task_processes() -> list[psutil.Process]:
+def task_processes(folder: Path) -> list[psutil.Process]:
+    """The task processes of the local stack served from ``folder`` (they run in its
+    container/ folder)."""
     found = []
-    for process in psutil.process_iter(["environ"]):
+    for process in psutil.process_iter(["environ", "cwd"]):
         try:
-            if TASK_MARKER in (process.info["environ"] or {}):
+            if TASK_MARKER in (process.info["environ"] or {}) and str(
+                process.info["cwd"] or ""
+            ).startswith(str(folder)):
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -194,10 +198,10 @@ def test_stop_ends_a_run_aborted_and_its_tasks_with_it(server, tmp_path: Path) -
     started = longjob("start", document, "--stack", "local", cwd=folder)
     assert started.returncode == 0, started.stderr
     name = started.stdout.split("execution:")[1].split(":", 1)[1].split()[0]
-    wait_for(task_processes, 60, "the task process")
+    wait_for(lambda: task_processes(folder), 60, "the task process")
     stopped = longjob("stop", name, "--stack", "local", cwd=folder)
     assert stopped.returncode == 0, stopped.stderr
-    wait_for(lambda: not task_processes(), 60, "the task to stop")
+    wait_for(lambda: not task_processes(folder), 60, "the task to stop")
     status = longjob("status", name, "--stack", "local", "--json", cwd=folder)
     assert json.loads(status.stdout)["status"] == "ABORTED"
 
@@ -267,13 +271,14 @@ def test_tick_says_when_the_schedule_is_disabled(server) -> None:
     # The module's server runs with the schedule disabled (samconfig's default).
     result = longjob("local", "tick", cwd=folder)
     assert result.returncode == 2
-    assert "the template's schedule is disabled" in result.stdout
+    assert "the local stack's schedule is disabled" in result.stdout
 
 
 def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
     project: Path, tmp_path: Path
 ) -> None:
-    """A foreground server whose schedule fires a long run, then Ctrl-C."""
+    """A foreground server whose schedule fires a long run, `local tick` a second (skipped:
+    the job is running), then Ctrl-C."""
     folder = scratch(project, tmp_path)
     when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=12)
     job = {"job": "nightly", "stages": [{"name": "sleep", "run": ["bash", "t/sleep.sh"]}]}
@@ -295,7 +300,27 @@ def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
         text=True,
     )
     try:
-        wait_for(task_processes, 90, "the scheduled run's task")
+        wait_for(lambda: task_processes(folder), 90, "the scheduled run's task")
+        ticked = longjob("local", "tick", cwd=folder)
+        assert ticked.returncode == 0, ticked.stdout + ticked.stderr
+        assert ticked.stdout.startswith("started arn:aws:states:us-east-1:123456789012:execution:")
+        # The same job is running: the overlap guard skips the tick's run.
+        info = ServerInfo.load(folder)
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=info.endpoint,
+            region_name=info.region,
+            aws_access_key_id=info.access_key_id,
+            aws_secret_access_key=info.secret_access_key,
+        )
+        tick_arn = ticked.stdout.split()[1]
+        described = wait_for(
+            lambda: (
+                (d := sfn.describe_execution(executionArn=tick_arn))["status"] != "RUNNING" and d
+            ),
+            what="the tick's run",
+        )
+        assert json.loads(described["output"])["status"] == "SKIPPED"
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=90)
     finally:
@@ -305,5 +330,5 @@ def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
     assert "is enabled: it fires here" in output
     assert "started arn:aws:states:us-east-1:123456789012:execution:" in output
     assert "stopped 1 running execution(s): ABORTED" in output
-    assert task_processes() == []
+    assert task_processes(folder) == []
     assert not (folder / ".longjob" / "local").exists()

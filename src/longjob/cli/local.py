@@ -188,19 +188,17 @@ def env(as_json: bool) -> None:
 @local.command()
 def tick() -> None:
     """Fire the template's schedule once, now: start the execution it would start."""
+    from longjob.stack.deployed import Aws, aws_errors
+    from longjob.stack.schedule import Schedule, fire
     from longjob.stack.server import ServerInfo
 
     info = ServerInfo.load(Path.cwd())
-    from longjob.stack.deployed import Aws, aws_errors
-    from longjob.stack.schedule import fire, schedule_of_project
-
-    schedule = schedule_of_project(Path.cwd())
-    if schedule is None:
-        say("the template's schedule is disabled (ScheduleExpression is empty)")
+    if info.schedule is None:
+        say("the local stack's schedule is disabled (its ScheduleExpression is empty)")
         raise SystemExit(EXIT_INVALID)
     aws = Aws(
         region=info.region,
         endpoint=info.endpoint,
         credentials=(info.access_key_id, info.secret_access_key),
     )
-    say(f"started {aws_errors(fire)(aws.sfn, info.state_machine_arn, schedule)}")
+    say(f"started {aws_errors(fire)(aws.sfn, info.state_machine_arn, Schedule(**info.schedule))}")

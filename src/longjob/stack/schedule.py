@@ -4,9 +4,9 @@ Expressions as EventBridge Scheduler documents them (docs/aws-facts.md, "EventBr
 Scheduler"): ``rate(value unit)``, ``cron(minutes hours day-of-month month day-of-week
 year)`` evaluated in ``ScheduleExpressionTimezone``, and ``at(yyyy-mm-ddThh:mm:ss)``. A cron
 expression is handed to croniter after the two differences between the formats are
-translated: AWS numbers the days of the week 1-7 from Sunday (cron 0-6) and writes ``?`` for
-"any"; the year field, which cron lacks, filters the times croniter gives. ``W`` (nearest
-weekday) has no croniter equivalent and is refused, naming the field.
+translated: AWS numbers the days of the week 1-7 from Sunday (cron 0-6), writes ``?`` for
+"any" and ``6L`` for "the last Friday" (croniter: ``L5``); the year field, which cron lacks,
+filters the times croniter gives. ``L``, ``W`` and ``#`` otherwise mean the same in both.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,13 +48,16 @@ class Schedule:
         self, moment: datetime.datetime, started: datetime.datetime | None = None
     ) -> datetime.datetime | None:
         """The first time after ``moment`` the schedule fires (UTC), None for never again.
-        A rate counts from ``started`` (when the schedule was created)."""
+        A rate counts from ``started`` (when the schedule was created), its first time."""
         if match := _RATE.match(self.expression):
             period = int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]
             if period <= 0:
                 raise UserError(f"schedule: {self.expression}: the value must be positive")
+            # Without a StartDate a rate schedule "starts invoking the target immediately".
             origin = started or moment
-            elapsed = max(0.0, (moment - origin).total_seconds())
+            if moment < origin:
+                return origin
+            elapsed = (moment - origin).total_seconds()
             return origin + datetime.timedelta(seconds=(int(elapsed // period) + 1) * period)
         if match := _AT.match(self.expression):
             local = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=self.zone())
@@ -78,12 +80,6 @@ def _next_cron(
             "day-of-week year)"
         )
     minutes, hours, day_of_month, month, day_of_week, year = fields
-    for name, value in (("day-of-month", day_of_month), ("day-of-week", day_of_week)):
-        if "W" in value:
-            raise UserError(
-                f"schedule: {expression}: {name} {value!r}: W (nearest weekday) is not "
-                "supported by the local schedule"
-            )
     cron = " ".join([minutes, hours, _any(day_of_month), month, _weekdays(_any(day_of_week))])
     years = _years(year, expression)
     try:
@@ -104,8 +100,9 @@ def _any(field: str) -> str:
 
 
 def _weekdays(field: str) -> str:
-    """AWS's 1-7 from Sunday as cron's 0-6 (names and * unchanged)."""
-    return re.sub(r"(?<![#\d])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), field)
+    """AWS's 1-7 from Sunday as cron's 0-6 (names and * unchanged); ``nL`` as ``L(n-1)``."""
+    field = re.sub(r"^([1-7])L$", lambda m: f"L{int(m.group(1)) - 1}", field)
+    return re.sub(r"(?<![#\dL])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), field)
 
 
 def _years(field: str, expression: str) -> set[int] | None:
@@ -134,14 +131,6 @@ def schedule_of(resources: dict[str, dict[str, Any]]) -> Schedule | None:
             input=properties.get("Target", {}).get("Input", "{}"),
         )
     return None
-
-
-def schedule_of_project(project: Path) -> Schedule | None:
-    from longjob.stack.application import load_application
-
-    application = load_application(project)
-    assert application.stack is not None
-    return schedule_of(application.stack.resources)
 
 
 def fire(sfn: Any, state_machine_arn: str, schedule: Schedule) -> str:

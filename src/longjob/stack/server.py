@@ -49,6 +49,8 @@ class ServerInfo:
     stack_name: str
     state_machine_arn: str
     pid: int
+    # The template's schedule as this server runs it (expression, timezone, input), if enabled.
+    schedule: dict[str, str] | None = None
 
     @staticmethod
     def path(project: Path) -> Path:
@@ -145,13 +147,15 @@ def run_schedule(
     import datetime
 
     started = datetime.datetime.now(datetime.UTC)
+    moment = started - datetime.timedelta(seconds=1)  # a rate's first time is its start
     while True:
+        due = schedule.next_after(moment, started)
         now = datetime.datetime.now(datetime.UTC)
-        due = schedule.next_after(now, started)
         if due is None:
             return
-        if stop.wait((due - now).total_seconds()):
+        if stop.wait(max(0.0, (due - now).total_seconds())):
             return
+        moment = due
         try:
             say(f"schedule {schedule.expression}: started {fire()}")
         except Exception as error:  # noqa: BLE001 - the scheduler carries on, as AWS's does
@@ -172,6 +176,7 @@ def serve(
     from longjob.engine.endpoint import LockedEndpoint, RunCredentials
     from longjob.stack.schedule import fire, schedule_of
 
+    schedule = schedule_of(local.application.stack.resources)
     register_stack(local.engine.aws_client("cloudformation"), local.outputs)
     credentials = RunCredentials.new()
     endpoint = LockedEndpoint(credentials, port)
@@ -188,11 +193,11 @@ def serve(
         stack_name=LOCAL_STACK,
         state_machine_arn=local.outputs["StateMachineArn"],
         pid=os.getpid(),
+        schedule=None if schedule is None else dataclasses.asdict(schedule),
     )
     try:
         info.save(project)
         ready(info)
-        schedule = schedule_of(local.application.stack.resources)
         if schedule is not None:
             sfn = local.engine.aws_client("stepfunctions")
             say(f"schedule {schedule.expression} ({schedule.timezone}) is enabled: it fires here")
