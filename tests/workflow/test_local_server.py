@@ -86,8 +86,29 @@ def write(path: Path, document: object) -> str:
 def server(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """A server in the background (--detach), for the whole module."""
     folder = scratch(project, tmp_path_factory.mktemp("server"))
+    task = {
+        "TaskArn": "arn:aws:ecs:us-east-1:123456789012:task/longjob-local-Cluster/mocked1",
+        "LastStatus": "STOPPED",
+        "Containers": [{"Name": "toolbox", "ExitCode": 0}],
+    }
+    mock = write(
+        folder / "job.mock.json",
+        {
+            "StateMachines": {"job": {"TestCases": {"NoTasks": {"Run task": "TaskOk"}}}},
+            "MockedResponses": {"TaskOk": {"0-1": {"Return": task}}},
+        },
+    )
     started = longjob(
-        "local", "up", "--port", "0", "--detach", "--parameter", "RetryDelaySeconds=1", cwd=folder
+        "local",
+        "up",
+        "--port",
+        "0",
+        "--detach",
+        "--parameter",
+        "RetryDelaySeconds=1",
+        "--mock-config",
+        mock,
+        cwd=folder,
     )
     assert started.returncode == 0, started.stdout + started.stderr
     assert "local stack longjob-local on http://127.0.0.1:" in started.stdout
@@ -332,3 +353,37 @@ def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
     assert "stopped 1 running execution(s): ABORTED" in output
     assert task_processes(folder) == []
     assert not (folder / ".longjob" / "local").exists()
+
+
+def test_a_mock_configuration_case_starts_as_on_step_functions_local(server) -> None:
+    folder, info = server
+    started = aws(
+        info,
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        f"{info.state_machine_arn}#NoTasks",
+        "--input",
+        f"file://{HELLO}",
+        cwd=folder,
+    )
+    assert "#" not in started["executionArn"]
+    described = wait_for(
+        lambda: (
+            (
+                d := aws(
+                    info,
+                    "stepfunctions",
+                    "describe-execution",
+                    "--execution-arn",
+                    started["executionArn"],
+                    cwd=folder,
+                )
+            )["status"]
+            != "RUNNING"
+            and d
+        ),
+        what="the mocked run",
+    )
+    summary = json.loads(described["output"])
+    assert [s["taskId"] for s in summary["stages"]] == ["mocked1", "mocked1"]

@@ -54,6 +54,14 @@ def local() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help='Seed the local SSM / Secrets Manager: {"ssm:/path": "value", …}.',
 )
+@click.option(
+    "--mock-config",
+    "mock_configs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="An AWS mock configuration file (repeatable): StartExecution on <ARN>#<case> runs "
+    "the case, as on Step Functions Local.",
+)
 @click.option("--no-iam", "no_iam", is_flag=True, help="Do not check calls against the roles.")
 @click.option(
     "--detach", is_flag=True, help="Serve in the background; `longjob local down` stops it."
@@ -64,6 +72,7 @@ def up(
     image: str | None,
     parameters: tuple[str, ...],
     secrets_path: str | None,
+    mock_configs: tuple[str, ...],
     no_iam: bool,
     detach: bool,
 ) -> None:
@@ -94,10 +103,16 @@ def up(
         else DEFAULT_STOP_TIMEOUT
     )
     secrets = read_secrets(secrets_path) if secrets_path else {}
+    from longjob.mocking.config import load_mock_config
+    from longjob.mocking.runner import only_state_machine
+
+    mocks = [load_mock_config(path) for path in mock_configs]
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     with LocalStack(application, launcher, timeout, secrets, iam=not no_iam) as stack:
+        for config in mocks:
+            stack.use_mock_config(config, only_state_machine(config))
         serve(stack, project, port, stop, _announce, timeout, say)
     say("local stack stopped")
 

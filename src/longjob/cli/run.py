@@ -314,7 +314,8 @@ def run_job(
             assert local.stack is not None
             test_case = None
             if mock is not None:
-                test_case = local.use_mock_case(*mock)
+                config, machine, test_case = mock
+                local.use_mock_config(config, machine)
             arn = start_run(local.aws, local.stack, document, name, test_case)
             announce(arn, say_line, console=False)
             say_line(f"logs {local.log_dir(arn)}")

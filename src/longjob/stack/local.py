@@ -160,9 +160,9 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
-    def use_mock_case(self, config: Any, machine: str, test_case: str) -> str:
-        """Runs of ``test_case`` get its mocked responses: the file's ``machine`` is this
-        stack's state machine. The case's name, for start_run."""
+    def use_mock_config(self, config: Any, machine: str) -> None:
+        """Executions started on ``<machine ARN>#<case>`` get the case's mocked responses:
+        the file's ``machine`` is this stack's state machine."""
         from longjob.engine.local_engine import parse_definition, substitute
         from longjob.mocking.runner import state_types
 
@@ -176,7 +176,6 @@ class LocalStack:
         deployed_name = self.stack.state_machine_arn.rsplit(":", 1)[-1]
         self.engine.mock_names[deployed_name] = machine
         self.engine.mock_configs.append(config)
-        return test_case
 
     def log_dir(self, execution_arn: str) -> str:
         """Where the run's task logs are kept on this machine, one file per attempt."""
