@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,13 +73,7 @@ def main() -> int:
                 return
 
     threading.Thread(target=sample, daemon=True).start()
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=info.endpoint,
-        region_name=info.region,
-        aws_access_key_id=info.access_key_id,
-        aws_secret_access_key=info.secret_access_key,
-    )
+    sfn = info.client("stepfunctions")
     try:
         first = time.monotonic()
         arns = []

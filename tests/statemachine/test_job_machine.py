@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from longjob.mocking.runner import CaseResult, MockRunner, state_types
-from longjob.mocking.suite import load_suite, mismatches
+from longjob.cli.mock_tests import Outcome, run_suites
+from longjob.mocking.runner import state_types
+from longjob.mocking.suite import load_suite
 from tests.conftest import ROOT, VENV_BIN
 
 HERE = Path(__file__).parent
@@ -23,47 +23,29 @@ MOCK_FILE = HERE / "job.mock.json"
 
 
 @pytest.fixture(scope="module")
-def results() -> Iterator[dict[str, tuple[CaseResult, dict]]]:
-    suite = load_suite(MOCK_FILE, ROOT)
-    functions: dict = {}
-    for case in suite.cases:
-        functions.update(case.machine.functions)
-    with MockRunner(ROOT, functions) as runner:
-        runner.put_objects(suite.objects)
-        started = [
-            (
-                case,
-                runner.start(
-                    suite.config,
-                    case.machine.name,
-                    case.name,
-                    case.machine.definition,
-                    case.input,
-                    case.machine.substitutions,
-                ),
-            )
-            for case in suite.cases
-        ]
-        yield {case.name: (runner.result(arn), case.expected) for case, arn in started}
+def outcomes() -> dict[str, Outcome]:
+    """Every case of the file, run as `longjob test` runs them (at once, on one engine)."""
+    return {o.case: o for o in run_suites([load_suite(MOCK_FILE, ROOT)], ROOT)}
 
 
-def test_every_case_meets_its_expectations(results) -> None:
-    failed = {name: mismatches(expected, result) for name, (result, expected) in results.items()}
-    assert {name: lines for name, lines in failed.items() if lines} == {}
-    assert all(expected for _result, expected in results.values()), "a case without expectations"
+def test_every_case_meets_its_expectations(outcomes: dict[str, Outcome]) -> None:
+    assert {name: o.problems for name, o in outcomes.items() if o.problems} == {}
+    assert all(o.expected for o in outcomes.values()), "a case without expectations"
 
 
-def test_every_state_of_the_job_machine_is_entered_by_some_case(results) -> None:
+def test_every_state_of_the_job_machine_is_entered_by_some_case(
+    outcomes: dict[str, Outcome],
+) -> None:
     definition = json.loads((ROOT / "statemachine/job.asl.json").read_text())
     entered = set()
-    for result, _expected in results.values():
-        entered |= set(result.states) | set(result.child_states)
+    for outcome in outcomes.values():
+        entered |= set(outcome.result.states) | set(outcome.result.child_states)
     never = sorted(set(state_types(definition)) - entered)
     assert never == [], f"no case in {MOCK_FILE.name} enters {never}: add one"
 
 
-def test_no_case_starts_a_task(results) -> None:
-    assert {name: r.tasks for name, (r, _e) in results.items() if r.tasks} == {}
+def test_no_case_starts_a_task(outcomes: dict[str, Outcome]) -> None:
+    assert {name: o.result.tasks for name, o in outcomes.items() if o.result.tasks} == {}
 
 
 def test_the_command_reports_each_case_and_exits_0() -> None:

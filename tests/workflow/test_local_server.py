@@ -179,13 +179,7 @@ def test_the_aws_cli_runs_db_maintenance_for_real(server) -> None:
 
 def test_boto3_and_longjob_start_follow_give_the_run_report(server) -> None:
     folder, info = server
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=info.endpoint,
-        region_name=info.region,
-        aws_access_key_id=info.access_key_id,
-        aws_secret_access_key=info.secret_access_key,
-    )
+    sfn = info.client("stepfunctions")
     execution = sfn.start_execution(
         stateMachineArn=info.state_machine_arn, input=HELLO.read_text()
     )["executionArn"]
@@ -327,13 +321,7 @@ def test_ctrl_c_ends_running_executions_aborted_and_their_tasks(
         assert ticked.stdout.startswith("started arn:aws:states:us-east-1:123456789012:execution:")
         # The same job is running: the overlap guard skips the tick's run.
         info = ServerInfo.load(folder)
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=info.endpoint,
-            region_name=info.region,
-            aws_access_key_id=info.access_key_id,
-            aws_secret_access_key=info.secret_access_key,
-        )
+        sfn = info.client("stepfunctions")
         tick_arn = ticked.stdout.split()[1]
         described = wait_for(
             lambda: (

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from longjob_core.contract import EXIT_INVALID
 
-from longjob.cli.options import pairs, say
+from longjob.cli.options import local_stack_options, pairs, say
 from longjob.errors import UserError
 
 DETACHED_LOG = Path(".longjob") / "local.log"
@@ -33,27 +33,7 @@ def local() -> None:
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=4566, show_default=True, help="0: any."
 )
-@click.option(
-    "--runtime",
-    type=click.Choice(["process", "podman", "docker"]),
-    default="process",
-    show_default=True,
-    help="How ECS tasks run: the project's entrypoint as a process, or its image.",
-)
-@click.option("--image", default=None, help="Toolbox image for --runtime podman|docker.")
-@click.option(
-    "--parameter",
-    "parameters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Template parameter (repeatable; overrides samconfig.toml's default).",
-)
-@click.option(
-    "--secrets",
-    "secrets_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help='Seed the local SSM / Secrets Manager: {"ssm:/path": "value", …}.',
-)
+@local_stack_options
 @click.option(
     "--mock-config",
     "mock_configs",

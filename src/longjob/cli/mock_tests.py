@@ -18,7 +18,7 @@ import click
 from longjob_core.contract import EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED
 from longjob_core.summary import align, human_duration
 
-from longjob.cli.options import pairs, say
+from longjob.cli.options import function_option, pairs, say
 
 # Folders a search for mock files never enters: tools' and runs' own trees.
 SKIPPED_FOLDERS = {".git", ".venv", ".longjob", ".aws-sam", "node_modules", "__pycache__"}
@@ -74,14 +74,7 @@ def states_path(states: list[str]) -> str:
     help="The definition of state machine NAME (repeatable; default: the expectations' "
     "'definition', or statemachine/NAME.asl.json).",
 )
-@click.option(
-    "--function",
-    "functions",
-    multiple=True,
-    metavar="NAME=HANDLER",
-    help="Lambda function NAME (or ARN) served by HANDLER (module:function or file.py:function) "
-    "for Task states a case does not mock.",
-)
+@function_option
 @click.option("--case", "only", multiple=True, help="Run only this test case (repeatable).")
 @click.option(
     "--junit",

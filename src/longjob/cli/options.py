@@ -59,6 +59,50 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def local_stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--parameter, --secrets, --runtime and --image: the stack as it runs on this machine
+    (`run` and `local up`)."""
+    options = [
+        click.option(
+            "--parameter",
+            "parameters",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Template parameter (repeatable; overrides samconfig.toml's default).",
+        ),
+        click.option(
+            "--secrets",
+            "secrets_path",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Seed the local SSM / Secrets Manager: "
+            '{"ssm:/path": "value", "secretsmanager:name": …}.',
+        ),
+        click.option(
+            "--runtime",
+            type=click.Choice(["process", "podman", "docker"]),
+            default="process",
+            show_default=True,
+            help="How ECS tasks run: the project's entrypoint as a process, or its image.",
+        ),
+        click.option("--image", default=None, help="Toolbox image for --runtime podman|docker."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def function_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--function NAME=HANDLER: a Lambda function served by the project's code."""
+    return click.option(
+        "--function",
+        "functions",
+        multiple=True,
+        metavar="NAME=HANDLER",
+        help="Lambda function NAME (or ARN) served by HANDLER: module:function or "
+        "file.py:function.",
+    )(command)
+
+
 def follow_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--follow and --poll, for the commands that start a run."""
     command = click.option(

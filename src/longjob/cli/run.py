@@ -19,7 +19,15 @@ import click
 from longjob_core.contract import EXIT_FAILED, EXIT_SUCCEEDED
 from longjob_core.summary import align, exit_text, human_duration
 
-from longjob.cli.options import pairs, say, say_on_stderr, stop_on_signals, valid_document
+from longjob.cli.options import (
+    function_option,
+    local_stack_options,
+    pairs,
+    say,
+    say_on_stderr,
+    stop_on_signals,
+    valid_document,
+)
 from longjob.errors import UserError
 
 # A local run reads the history this often: the engine is in this process, reads are cheap.
@@ -62,34 +70,8 @@ def read_secrets(path: str) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Value of a ${KEY} DefinitionSubstitution (repeatable; overrides the template's).",
 )
-@click.option(
-    "--function",
-    "functions",
-    multiple=True,
-    metavar="NAME=HANDLER",
-    help="Lambda function NAME (or ARN) served by HANDLER: module:function or file.py:function.",
-)
-@click.option(
-    "--parameter",
-    "parameters",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Template parameter for a job run (repeatable; overrides samconfig.toml's default).",
-)
-@click.option(
-    "--secrets",
-    "secrets_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help='Seed the local SSM / Secrets Manager: {"ssm:/path": "value", "secretsmanager:name": …}.',
-)
-@click.option(
-    "--runtime",
-    type=click.Choice(["process", "podman", "docker"]),
-    default="process",
-    show_default=True,
-    help="How ECS tasks run: the project's entrypoint as a process, or its image.",
-)
-@click.option("--image", default=None, help="Toolbox image for --runtime podman|docker.")
+@function_option
+@local_stack_options
 @click.option(
     "--project",
     type=click.Path(exists=True, file_okay=False, path_type=Path),

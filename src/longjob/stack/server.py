@@ -84,6 +84,18 @@ class ServerInfo:
             )
         return info
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of this server (for scripts and tests)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
     def environment(self) -> dict[str, str]:
         """The variables an AWS client needs to use this server."""
         return {
