@@ -54,7 +54,7 @@ def problems(tmp_path: Path, responses: dict[str, Any], case: dict[str, str]) ->
     return [line.replace(str(path), "M.json") for line in refused.value.problems]
 
 
-def test_awss_documented_example_loads_with_one_response_per_invocation(tmp_path: Path) -> None:
+def test_awss_documented_example_loads_as_ranges_of_invocations(tmp_path: Path) -> None:
     retry = {
         "0": {"Throw": {"Error": "Lambda.ResourceNotReadyException", "Cause": "not ready"}},
         "1-2": {"Throw": {"Error": "Lambda.TimeoutException", "Cause": "timed out"}},
@@ -62,13 +62,12 @@ def test_awss_documented_example_loads_with_one_response_per_invocation(tmp_path
     }
     config = load_mock_config(config_file(tmp_path, {"Retry": retry}, {"Call": "Retry"}))
     responses = config.test_case("sm", "Happy")["Call"]
-    assert [r.error for r in responses] == [
-        "Lambda.ResourceNotReadyException",
-        "Lambda.TimeoutException",
-        "Lambda.TimeoutException",
-        None,
+    assert [(r.first, r.last, r.error) for r in responses] == [
+        (0, 0, "Lambda.ResourceNotReadyException"),
+        (1, 2, "Lambda.TimeoutException"),
+        (3, 3, None),
     ]
-    assert responses[3].returns == OK["Return"]
+    assert responses[2].returns == OK["Return"]
     config.check_states("sm", state_types(DEFINITION), "sm.asl.json")  # Inner is in the Map
 
 
@@ -87,9 +86,9 @@ def test_awss_documented_example_loads_with_one_response_per_invocation(tmp_path
             "only Task states can be mocked",
         ),
         (
-            {"R": {"0-2": OK, "2": OK}},
+            {"R": {"0-2": OK, "2-2": OK}},
             {"Call": "R"},
-            "M.json: /MockedResponses/R/2: overlaps an earlier range "
+            "M.json: /MockedResponses/R/2-2: overlaps an earlier range "
             "(invocation 2 has two responses)",
         ),
         (

@@ -28,6 +28,8 @@ def next_of(expression: str, timezone: str = "UTC", moment: datetime.datetime = 
         # AWS numbers the days of the week 1-7 from Sunday.
         ("cron(0 12 ? * 1 *)", "UTC", "2026-12-06 Sun 12:00"),
         ("cron(0 12 ? * 2-6 *)", "UTC", "2026-12-02 Wed 12:00"),
+        ("cron(0 12 ? * 5-6 *)", "UTC", "2026-12-03 Thu 12:00"),  # 5-6 is Thursday-Friday
+        ("cron(0 12 ? * 1-7/2 *)", "UTC", "2026-12-03 Thu 12:00"),  # Sun, Tue, Thu, Sat
         ("cron(0 12 ? * 6L *)", "UTC", "2026-12-25 Fri 12:00"),  # the last Friday
         ("cron(0 12 ? * 2#1 *)", "UTC", "2026-12-07 Mon 12:00"),  # the first Monday
         ("cron(0 12 L * ? *)", "UTC", "2026-12-31 Thu 12:00"),  # the last day
@@ -51,6 +53,18 @@ def test_a_rate_counts_from_when_the_schedule_started() -> None:
     assert Schedule("rate(1 day)", "UTC", "{}").next_after(before, NOW) == NOW
 
 
+def test_daylight_saving_time_skips_a_missing_time_and_runs_a_repeated_one_once() -> None:
+    """The Scheduler: "When the time shifts forward in Spring, your schedule invocation gets
+    skipped if the cron expression falls on a non-existent date and time. When the time
+    shifts back in the Fall, your schedule runs only once"."""
+    schedule = Schedule("cron(30 2 * * ? *)", "Europe/Berlin", "{}")
+    spring = schedule.next_after(datetime.datetime(2027, 3, 27, 3, 0, tzinfo=UTC))
+    assert spring == datetime.datetime(2027, 3, 29, 0, 30, tzinfo=UTC)  # 28 March is skipped
+    fall = schedule.next_after(datetime.datetime(2026, 10, 24, 12, 0, tzinfo=UTC))
+    assert fall == datetime.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, once
+    assert schedule.next_after(fall) == datetime.datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("expression", "timezone", "message"),
     [
@@ -58,6 +72,10 @@ def test_a_rate_counts_from_when_the_schedule_started() -> None:
         ("cron(0 3 * * ? *)", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
         ("every(5 minutes)", "UTC", "is not rate(value unit), cron(…) or at(…)"),
         ("rate(0 minutes)", "UTC", "the value must be positive"),
+        ("cron(0 12 1 * 2 *)", "UTC", "one of day-of-month and day-of-week must be ?"),
+        ("cron(0 12 * * * *)", "UTC", "one of day-of-month and day-of-week must be ?"),
+        ("cron(0 12 ? * 0 *)", "UTC", "day-of-week is 1-7 (Sunday is 1) or SUN-SAT"),
+        ("at(2026-02-30T03:00:00)", "UTC", "day is out of range for month"),
     ],
 )
 def test_expressions_the_scheduler_would_refuse_are_refused(

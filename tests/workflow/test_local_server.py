@@ -375,3 +375,22 @@ def test_a_mock_configuration_case_starts_as_on_step_functions_local(server) -> 
     )
     summary = json.loads(described["output"])
     assert [s["taskId"] for s in summary["stages"]] == ["mocked1", "mocked1"]
+
+
+def test_a_stale_server_file_never_signals_another_process(tmp_path: Path) -> None:
+    """A server killed without cleaning up leaves server.json; its pid may be reused."""
+    stale = ServerInfo(
+        endpoint="http://127.0.0.1:1",
+        access_key_id="AKIASTALE",
+        secret_access_key="x",
+        region="us-east-1",
+        stack_name="longjob-local",
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:x",
+        pid=os.getpid(),  # alive, but not the process that wrote the file
+        started=1.0,
+    )
+    stale.save(tmp_path)
+    result = longjob("local", "down", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is gone (process" in result.stderr
+    assert not ServerInfo.path(tmp_path).exists()

@@ -8,6 +8,8 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from longjob.mocking import run_test_case
 from tests.conftest import ROOT
 
@@ -220,3 +222,88 @@ def test_states_inside_parallel_branches_are_mocked_by_name(tmp_path: Path) -> N
     )
     assert (result.status, result.output) == ("SUCCEEDED", [1, 2])
     assert sorted(result.states) == ["Both", "Call1", "Call2"]
+
+
+PASS_DEFINITION = {
+    "StartAt": "Call",
+    "States": {
+        "Call": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "nowhere"},
+            "OutputPath": "$.Payload",
+            "Next": "Pause",
+        },
+        "Pause": {"Type": "Wait", "SecondsPath": "$.wait", "End": True},
+    },
+}
+
+
+def suite_files(tmp_path: Path, name: str, wait: int, case: str = "Happy Path: 1") -> str:
+    """A mock file whose one case returns {"wait": wait}, with its definition beside it."""
+    write(tmp_path / "sm.asl.json", PASS_DEFINITION)
+    mock = {
+        "StateMachines": {"sm": {"TestCases": {case: {"Call": "R"}}}},
+        "MockedResponses": {"R": {"0": {"Return": {"StatusCode": 200, "Payload": {"wait": wait}}}}},
+    }
+    write(
+        tmp_path / f"{name}.expect.json",
+        {
+            "StateMachines": {
+                "sm": {
+                    "definition": "sm.asl.json",
+                    "TestCases": {case: {"output": {"wait": wait}}},
+                }
+            }
+        },
+    )
+    return write(tmp_path / f"{name}.mock.json", mock)
+
+
+def test_two_files_with_the_same_case_name_each_run_their_own(tmp_path: Path) -> None:
+    first = suite_files(tmp_path, "a", 0)
+    second = suite_files(tmp_path, "b", 1)
+    result = longjob("test", first, second, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("PASS  sm/Happy Path: 1") == 2  # any case name is allowed
+
+
+def test_two_files_with_the_same_case_cannot_both_serve_a_stack(engine, tmp_path: Path) -> None:
+    from longjob.mocking import MockConfigError, load_mock_config
+
+    first = load_mock_config(suite_files(tmp_path, "a", 0))
+    second = load_mock_config(suite_files(tmp_path, "b", 1))
+    engine.register_mock_config(first, "sm")
+    with pytest.raises(MockConfigError, match="test case 'Happy Path: 1' of state machine 'sm'"):
+        engine.register_mock_config(second, "sm")
+
+
+def test_an_unknown_case_a_hung_case_and_a_case_without_expectations(tmp_path: Path) -> None:
+    mock = suite_files(tmp_path, "a", 30)
+    result = longjob("test", "--case", "Typo", mock, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"longjob: --case Typo: no such test case in {mock}"
+
+    result = longjob("test", "--timeout", "1", mock, cwd=ROOT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "did not end within 1 s: stopped" in result.stdout
+
+    (tmp_path / "a.expect.json").write_text(
+        json.dumps({"StateMachines": {"sm": {"definition": "sm.asl.json"}}})
+    )
+    write(tmp_path / "sm.asl.json", {**PASS_DEFINITION, "States": {"Call": {"Type": "Fail"}}})
+    result = longjob("test", mock, cwd=ROOT)
+    assert result.returncode == 2  # "Call" is no longer a Task state
+    write(
+        tmp_path / "sm.asl.json",
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {**PASS_DEFINITION["States"]["Call"], "Next": "Boom"},
+                "Boom": {"Type": "Fail", "Error": "Boom"},
+            },
+        },
+    )
+    result = longjob("test", mock, cwd=ROOT)
+    assert result.returncode == 1  # no expectations: it was expected to succeed
+    assert "status: expected SUCCEEDED, got FAILED" in result.stdout

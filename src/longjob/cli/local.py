@@ -114,7 +114,6 @@ def _announce(info: Any) -> None:
 
 
 def _detach(project: Path) -> None:
-    from longjob.stack.server import ServerInfo
 
     arguments = [a for a in sys.argv[1:] if a != "--detach"]
     log = project / DETACHED_LOG
@@ -128,41 +127,68 @@ def _detach(project: Path) -> None:
             cwd=project,
             start_new_session=True,  # Ctrl-C in this terminal is not for it
         )
+    try:
+        info = _wait_until_serving(process, log)
+    except BaseException:
+        # Ctrl-C here, or a server that did not come up: nothing is left behind.
+        _end(process)
+        raise
+    _announce(info)
+    say(f"(in the background, pid {info.pid}, its output in {log}; `longjob local down`)")
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], log: Path) -> Any:
+    from longjob.stack.server import ServerInfo
+
     deadline = time.monotonic() + DETACH_WAIT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise UserError(f"the local stack did not start:\n{log.read_text().strip()}")
         try:
-            info = ServerInfo.load(project)
+            info = ServerInfo.load(Path.cwd())
         except UserError:
             time.sleep(0.1)
             continue
         if info.pid == process.pid:
-            _announce(info)
-            say(f"(in the background, pid {info.pid}, its output in {log}; `longjob local down`)")
-            return
+            return info
         time.sleep(0.1)
-    process.terminate()
     raise UserError(f"the local stack did not start within {DETACH_WAIT_SECONDS} s; see {log}")
 
 
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @local.command()
-@click.option("--timeout", type=float, default=120, show_default=True, help="Seconds to wait.")
-def down(timeout: float) -> None:
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait (default: the tasks' stop timeout + 30).",
+)
+def down(timeout: float | None) -> None:
     """Stop the local stack served from this folder (its running executions end ABORTED)."""
     from longjob.stack.server import ServerInfo
 
-    info = ServerInfo.load(Path.cwd())
+    project = Path.cwd()
+    info = ServerInfo.load(project)
+    wait = info.stop_timeout + 30 if timeout is None else timeout
     os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
             os.kill(info.pid, 0)
         except ProcessLookupError:
+            (project / DETACHED_LOG).unlink(missing_ok=True)  # the server's state is gone
             say("local stack stopped")
             return
         time.sleep(0.1)
-    raise UserError(f"the local stack (pid {info.pid}) did not stop within {timeout:.0f} s")
+    raise UserError(f"the local stack (pid {info.pid}) did not stop within {wait:.0f} s")
 
 
 @local.command()

@@ -19,10 +19,16 @@ from longjob_core.contract import EXIT_FAILED, EXIT_INVALID, EXIT_SUCCEEDED
 from longjob_core.summary import align, human_duration
 
 from longjob.cli.options import function_option, pairs, say
+from longjob.errors import UserError
 
 # Folders a search for mock files never enters: tools' and runs' own trees.
 SKIPPED_FOLDERS = {".git", ".venv", ".longjob", ".aws-sam", "node_modules", "__pycache__"}
 PATH_WIDTH = 160
+
+
+# A case whose expectations say nothing of its status is expected to succeed.
+DEFAULT_EXPECTATION = {"status": "SUCCEEDED"}
+DEFAULT_TIMEOUT = 600.0
 
 
 @dataclass
@@ -36,9 +42,7 @@ class Outcome:
 
     @property
     def verdict(self) -> str:
-        if self.problems:
-            return "FAIL"
-        return "PASS" if self.expected else "RAN"
+        return "FAIL" if self.problems else "PASS"
 
 
 def find_mock_files(project: Path) -> list[Path]:
@@ -77,6 +81,13 @@ def states_path(states: list[str]) -> str:
 @function_option
 @click.option("--case", "only", multiple=True, help="Run only this test case (repeatable).")
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds a case may run; then it is stopped and fails.",
+)
+@click.option(
     "--junit",
     "junit_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -93,6 +104,7 @@ def test(
     machines: tuple[str, ...],
     functions: tuple[str, ...],
     only: tuple[str, ...],
+    timeout: float,
     junit_path: Path | None,
     project: Path,
 ) -> None:
@@ -108,23 +120,35 @@ def test(
     if not paths:
         say(f"no *.mock.json or MockConfigFile.json under {project}")
         raise SystemExit(EXIT_INVALID)
+    if junit_path is not None and not junit_path.resolve().parent.is_dir():
+        raise UserError(f"--junit {junit_path}: its folder does not exist")
     overrides = pairs(machines, "--state-machine")
     suites = [load_suite(path, project, overrides) for path in paths]
+    unknown = sorted(set(only) - {c.name for suite in suites for c in suite.cases})
+    if unknown:
+        raise UserError(f"--case {', '.join(unknown)}: no such test case in {_names(paths)}")
     for suite in suites:
         suite.cases = [c for c in suite.cases if not only or c.name in only]
     began = time.monotonic()
-    outcomes = run_suites(suites, project, pairs(functions, "--function"))
+    outcomes = run_suites(suites, project, pairs(functions, "--function"), timeout)
     report(outcomes, time.monotonic() - began)
     if junit_path is not None:
         write_junit(outcomes, junit_path)
     raise SystemExit(EXIT_FAILED if any(o.verdict == "FAIL" for o in outcomes) else EXIT_SUCCEEDED)
 
 
+def _names(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths)
+
+
 def run_suites(
-    suites: list[Any], project: Path, handlers: dict[str, str] | None = None
+    suites: list[Any],
+    project: Path,
+    handlers: dict[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> list[Outcome]:
     """Every case of every suite on one engine; the cases start together (a Wait state in
-    one does not hold up the others) and are collected in order."""
+    one does not hold up the others) and are collected in order. Ctrl-C stops them all."""
     from longjob.engine.exceptions import EngineError
     from longjob.engine.service_hooks import FunctionSpec
     from longjob.mocking.runner import MockRunner
@@ -142,7 +166,15 @@ def run_suites(
             runner.put_objects(suite.objects)
         for suite in suites:
             for case in suite.cases:
-                outcome = Outcome(suite.config.path, case.machine.name, case.name, case.expected)
+                expected = (
+                    case.expected
+                    if "status" in case.expected
+                    else {
+                        **DEFAULT_EXPECTATION,
+                        **case.expected,
+                    }
+                )
+                outcome = Outcome(suite.config.path, case.machine.name, case.name, expected)
                 outcomes.append(outcome)
                 try:
                     arn = runner.start(
@@ -158,9 +190,15 @@ def run_suites(
                     outcome.problems.append(f"did not start: {error}")
                     continue
                 started.append((outcome, arn))
-        for outcome, arn in started:
-            outcome.result = runner.result(arn)
-            outcome.problems += mismatches(outcome.expected, outcome.result)
+        try:
+            for outcome, arn in started:
+                outcome.result = runner.result(arn, timeout)
+                if outcome.result.timed_out:
+                    outcome.problems.append(f"did not end within {timeout:g} s: stopped")
+                outcome.problems += mismatches(outcome.expected, outcome.result)
+        except KeyboardInterrupt:
+            runner.stop_all(arn for _outcome, arn in started)
+            raise
     return outcomes
 
 
@@ -197,10 +235,8 @@ def report(outcomes: list[Outcome], took: float) -> None:
         if outcome.problems:
             details[len(rows) - 1] = outcome.problems
     flush()
-    counts = {v: sum(1 for o in outcomes if o.verdict == v) for v in ("PASS", "FAIL", "RAN")}
-    text = f"{len(outcomes)} cases: {counts['PASS']} passed, {counts['FAIL']} failed"
-    if counts["RAN"]:
-        text += f", {counts['RAN']} without expectations"
+    failed = sum(1 for o in outcomes if o.verdict == "FAIL")
+    text = f"{len(outcomes)} cases: {len(outcomes) - failed} passed, {failed} failed"
     say(f"\n{text} ({took:.1f} s)")
 
 

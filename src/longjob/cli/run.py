@@ -400,7 +400,7 @@ def run_definition(
             if mock is not None:
                 config, machine, test_case = mock
                 _check_mocked_states(config, machine, definition, substitutions, definition_name)
-                engine.mock_configs.append(config)
+                engine.register_mock_config(config, machine)
             result = engine.run(
                 definition,
                 execution_input,

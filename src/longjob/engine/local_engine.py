@@ -43,7 +43,7 @@ from longjob.engine.task_definition import TaskDefinition
 from longjob.engine.task_record import TaskRecord, path_segment
 from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT, LineSink, LocalTaskRuntime
 from longjob.errors import RunInterrupted
-from longjob.mocking.config import MockConfig
+from longjob.mocking.config import MockConfig, MockConfigError
 from longjob.stack.iam_policy import Request
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/longjob-local-state-machine"
@@ -117,6 +117,7 @@ class RunResult:
     log_dir: str = ""
     interrupted: int | None = None  # the signal that stopped the run, if one did
     duration: float | None = None  # seconds from start to stop, as DescribeExecution says
+    timed_out: bool = False  # stopped because wait()'s timeout passed
 
     @property
     def succeeded(self) -> bool:
@@ -204,9 +205,8 @@ class LocalEngine:
         self.hooks = ServiceHooks(self.functions, self.project, REGION, authorizer)
         self._machines: dict[tuple[str, str | None], str] = {}
         # Mock configuration files: StartExecution on `<machine ARN>#<case>` runs a case.
-        self.mock_configs: list[MockConfig] = []
-        # A machine here -> its name in the mock files (the stack's machine has its own name).
-        self.mock_names: dict[str, str] = {}
+        # (machine here, case) -> (its file, the machine's name in the file).
+        self._mock_cases: dict[tuple[str, str], tuple[MockConfig, str]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -347,12 +347,31 @@ class LocalEngine:
         ``spot-interruption`` (the task starts, then Fargate Spot takes it back)."""
         self.runtime.inject_faults(kind, count)
 
+    def register_mock_config(
+        self, config: MockConfig, machine: str, as_machine: str | None = None
+    ) -> None:
+        """``StartExecution`` on ``<ARN of as_machine>#<case>`` runs a case of ``machine``
+        in ``config`` (``as_machine``: the name the machine has here, if another). A case
+        two files define for one machine is refused: the suffix could not tell them apart."""
+        here = as_machine or machine
+        for case in config.cases(machine):
+            other = self._mock_cases.get((here, case))
+            if other is not None and other[0].path != config.path:
+                raise MockConfigError(
+                    [
+                        f"{config.path}: test case {case!r} of state machine {machine!r} is "
+                        f"also in {other[0].path}: StartExecution on {here}#{case} cannot "
+                        "tell them apart"
+                    ]
+                )
+            self._mock_cases[here, case] = (config, machine)
+
     def _mock_case(self, machine: str, case: str) -> dict[str, list[Any]] | None:
-        machine = self.mock_names.get(machine, machine)
-        for config in self.mock_configs:
-            if case in config.state_machines.get(machine, {}):
-                return config.test_case(machine, case)  # type: ignore[return-value]
-        return None
+        found = self._mock_cases.get((machine, case))
+        if found is None:
+            return None
+        config, name = found
+        return config.test_case(name, case)  # type: ignore[return-value]
 
     # --- executions ---------------------------------------------------------------------
 
@@ -364,24 +383,39 @@ class LocalEngine:
         name: str | None = None,
         test_case: str | None = None,
         machine_name: str | None = None,
+        mock_config: MockConfig | None = None,
     ) -> str:
         """Starts an execution and returns its ARN without waiting for it. With
-        ``test_case``, a case of a mock configuration for the machine ``machine_name``."""
+        ``test_case``, a case of a mock configuration for the machine ``machine_name``: the
+        one of ``mock_config`` if given, else of a registered file."""
         machine_arn = self.create_state_machine(definition, substitutions, machine_name)
+        given: Any = contextlib.nullcontext()
         if test_case is not None:
             machine_arn += "#" + test_case  # Step Functions Local's way to start a case
+            if mock_config is not None:
+                assert machine_name is not None
+                given = start_execution.given_case(mock_config.test_case(machine_name, test_case))
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         problem = execution_name_problem(execution_name)
         if problem is not None:  # moto does not check what Step Functions refuses
             raise InvalidInput(f"execution name {execution_name!r} {problem}")
-        return self.sfn.start_execution(
-            stateMachineArn=machine_arn, name=execution_name, input=json.dumps(execution_input)
-        )["executionArn"]
+        with given:
+            return self.sfn.start_execution(
+                stateMachineArn=machine_arn,
+                name=execution_name,
+                input=json.dumps(execution_input),
+            )["executionArn"]
 
-    def wait(self, arn: str) -> RunResult:
-        """Waits for an execution to end (Ctrl-C stops it) and collects what happened."""
+    def wait(self, arn: str, timeout: float | None = None) -> RunResult:
+        """Waits for an execution to end (Ctrl-C stops it; so does ``timeout`` seconds,
+        ABORTED with a cause that says so) and collects what happened."""
         interrupted = None
+        timed_out = False
         try:
+            description = self._wait(arn, timeout)
+        except TimeoutError:
+            timed_out = True
+            self.sfn.stop_execution(executionArn=arn, cause=f"did not end within {timeout:g} s")
             description = self._wait(arn)
         except (KeyboardInterrupt, RunInterrupted) as stop:
             interrupted = getattr(stop, "signum", signal.SIGINT)
@@ -419,6 +453,7 @@ class LocalEngine:
             duration=(description["stopDate"] - description["startDate"]).total_seconds()
             if description.get("stopDate")
             else None,
+            timed_out=timed_out,
         )
 
     def run(
@@ -460,14 +495,17 @@ class LocalEngine:
                     f"definition refused: {error.response['Error'].get('Message') or error}"
                 ) from None
 
-    def _wait(self, arn: str) -> dict[str, Any]:
+    def _wait(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         # Polled on moto's execution object: a DescribeExecution call costs ~5 ms of
         # serialisation under the GIL, which the engine's threads would pay for.
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         backend = stepfunctions_parser_backends[ACCOUNT][REGION]
         (execution,) = [e for e in backend._get_executions() if e.exec_arn == arn]
+        deadline = None if timeout is None else time.monotonic() + timeout
         while execution.exec_status is None or execution.exec_status.value not in ENDED:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(arn)
             time.sleep(0.005)
         return self.sfn.describe_execution(executionArn=arn)
 

@@ -85,6 +85,7 @@ class MockedResponse:
     returns: Any = None
     error: str | None = None
     cause: str | None = None
+    key: str = ""  # as the file writes it ("3" or "3-3")
 
     @property
     def throws(self) -> bool:
@@ -101,12 +102,10 @@ class MockConfig:
         return list(self.state_machines.get(machine, {}))
 
     def test_case(self, machine: str, case: str) -> dict[str, list[MockedResponse]]:
-        """The responses of each mocked state of one test case, one per invocation."""
+        """The responses of each mocked state of one test case: ranges of invocations, in
+        order from 0 and without gaps (a range is kept whole: "0-99999999" is one entry)."""
         states = self.state_machines[machine][case]
-        return {
-            state: [r for r in self.responses[name] for _ in range(r.first, r.last + 1)]
-            for state, name in states.items()
-        }
+        return {state: self.responses[name] for state, name in states.items()}
 
     def check_states(self, machine: str, states: dict[str, str], definition: str) -> None:
         """Refuses test cases that mock a state the definition lacks, or one that is not a
@@ -205,14 +204,15 @@ def _responses(
                 problems += [f"{where}/Throw: {e.message}" for e in errors]
                 continue
             throw = body["Throw"]
-            parsed.append(MockedResponse(first, last, error=throw["Error"], cause=throw["Cause"]))
+            parsed.append(
+                MockedResponse(first, last, error=throw["Error"], cause=throw["Cause"], key=key)
+            )
         else:
-            parsed.append(MockedResponse(first, last, returns=body["Return"]))
+            parsed.append(MockedResponse(first, last, returns=body["Return"], key=key))
     parsed.sort(key=lambda r: r.first)
     expected = 0
     for response in parsed:
-        key = _key(response)
-        where = f"{path}: {pointer('MockedResponses', name, key)}"
+        where = f"{path}: {pointer('MockedResponses', name, response.key)}"
         if response.first > expected:
             gap = _key(MockedResponse(expected, response.first - 1))
             problems.append(

@@ -15,6 +15,8 @@ A mocked Task state gets its responses from the file; any other Task state runs 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ class CaseResult:
     duration: float | None
     execution_arn: str
     tasks: list[Any] = field(default_factory=list)  # the tasks that ran for real
+    timed_out: bool = False  # stopped because result()'s timeout passed
 
     @property
     def succeeded(self) -> bool:
@@ -142,22 +145,22 @@ class MockRunner:
         except json.JSONDecodeError:
             parsed = {}  # the engine names the problem when it creates the machine
         config.check_states(state_machine, state_types(parsed), definition_name)
-        if config not in self.engine.mock_configs:
-            self.engine.mock_configs.append(config)
         arn = self.engine.start(
             definition,
             {} if execution_input is None else execution_input,
             substitutions,
-            name=f"{test_case}-{len(self._starts) + 1}"[:80],
+            name=execution_name(test_case),
             test_case=test_case,
             machine_name=state_machine,
+            mock_config=config,
         )
         self._starts[arn] = (state_machine, test_case)
         return arn
 
-    def result(self, arn: str) -> CaseResult:
-        """Waits for a started case to end."""
-        run = self.engine.wait(arn)
+    def result(self, arn: str, timeout: float | None = None) -> CaseResult:
+        """Waits for a started case to end; after ``timeout`` seconds it is stopped
+        (ABORTED, its cause says why)."""
+        run = self.engine.wait(arn, timeout)
         machine, case = self._starts[arn]
         return CaseResult(
             state_machine=machine,
@@ -172,7 +175,19 @@ class MockRunner:
             duration=run.duration,
             execution_arn=arn,
             tasks=run.tasks,
+            timed_out=run.timed_out,
         )
+
+    def stop_all(self, arns: Any) -> None:
+        """Stops the cases still running (Ctrl-C): their tasks stop with them."""
+        import contextlib
+
+        for arn in arns:
+            with contextlib.suppress(Exception):
+                self.engine.sfn.stop_execution(executionArn=arn, cause="Interrupted (SIGINT)")
+        for arn in self._starts:
+            with contextlib.suppress(Exception):
+                self.engine.wait(arn, 60)
 
     def run(self, *args: Any, **kwargs: Any) -> CaseResult:
         """:meth:`start`, then :meth:`result`."""
@@ -206,6 +221,13 @@ def run_test_case(
             substitutions,
             definition_name=str(path),
         )
+
+
+def execution_name(test_case: str) -> str:
+    """A valid, unique execution name that shows the case (AWS puts the case in the ARN's
+    suffix only, so any case name is allowed)."""
+    readable = re.sub(r"[^0-9A-Za-z_-]+", "-", test_case).strip("-")[:60] or "case"
+    return f"{readable}-{uuid.uuid4().hex[:8]}"
 
 
 def only_state_machine(config: MockConfig) -> str:

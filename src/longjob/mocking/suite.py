@@ -135,6 +135,12 @@ def load_suite(mock_path: Path, project: Path, overrides: dict[str, str] | None 
     machines_expected = expect.get("StateMachines", {})
     problems = []
     for machine_name, body in machines_expected.items():
+        if machine_name not in config.state_machines:
+            problems.append(
+                f"{expect_path}: {pointer('StateMachines', machine_name)}: {mock_path} has no "
+                f"state machine {machine_name!r}"
+            )
+            continue
         for case in body.get("TestCases", {}):
             if case not in config.cases(machine_name):
                 where = pointer("StateMachines", machine_name, "TestCases", case)
@@ -177,9 +183,10 @@ def _machine(
     else:
         path = project / "statemachine" / f"{name}.asl.json"
     if not path.is_file():
+        why = "is a folder, not an ASL file" if path.is_dir() else "does not exist"
         raise MockConfigError(
             [
-                f"no definition for state machine {name!r}: {path} does not exist "
+                f"no definition for state machine {name!r}: {path} {why} "
                 f"(give one with --state-machine {name}=PATH, or 'definition' in "
                 f"{expect_path.name})"
             ]

@@ -174,8 +174,7 @@ class LocalStack:
         )
         assert self.stack is not None
         deployed_name = self.stack.state_machine_arn.rsplit(":", 1)[-1]
-        self.engine.mock_names[deployed_name] = machine
-        self.engine.mock_configs.append(config)
+        self.engine.register_mock_config(config, machine, as_machine=deployed_name)
 
     def log_dir(self, execution_arn: str) -> str:
         """Where the run's task logs are kept on this machine, one file per attempt."""

@@ -60,7 +60,11 @@ class Schedule:
             elapsed = (moment - origin).total_seconds()
             return origin + datetime.timedelta(seconds=(int(elapsed // period) + 1) * period)
         if match := _AT.match(self.expression):
-            local = datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=self.zone())
+            try:
+                wall = datetime.datetime.fromisoformat(match.group(1))
+            except ValueError as error:
+                raise UserError(f"schedule: {self.expression}: {error}") from None
+            local = wall.replace(tzinfo=self.zone())
             when = local.astimezone(datetime.UTC)
             return when if when > moment else None
         if match := _CRON.match(self.expression):
@@ -80,19 +84,33 @@ def _next_cron(
             "day-of-week year)"
         )
     minutes, hours, day_of_month, month, day_of_week, year = fields
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise UserError(
+            f"schedule: {expression}: one of day-of-month and day-of-week must be ?, and only one"
+        )
+    if re.search(r"(?<![#/\d])[089]", day_of_week):
+        raise UserError(f"schedule: {expression}: day-of-week is 1-7 (Sunday is 1) or SUN-SAT")
     cron = " ".join([minutes, hours, _any(day_of_month), month, _weekdays(_any(day_of_week))])
     years = _years(year, expression)
+    # croniter walks the wall clock; the zone decides which wall times exist, and when.
     try:
-        times = croniter(cron, moment.astimezone(zone))
+        times = croniter(cron, moment.astimezone(zone).replace(tzinfo=None))
     except (ValueError, KeyError) as error:
         raise UserError(f"schedule: {expression}: {error}") from None
     limit = moment.year + _SEARCH_YEARS
     while True:
-        candidate = times.get_next(datetime.datetime)
-        if candidate.year > limit:
+        wall = times.get_next(datetime.datetime)
+        if wall.year > limit:
             return None
-        if years is None or candidate.year in years:
-            return candidate.astimezone(datetime.UTC)
+        if years is not None and wall.year not in years:
+            continue
+        # Daylight saving time, as the Scheduler has it: a wall time the clock skips is
+        # skipped, and one it repeats runs once (its first occurrence, fold=0).
+        when = wall.replace(tzinfo=zone, fold=0).astimezone(datetime.UTC)
+        if when.astimezone(zone).replace(tzinfo=None) != wall:
+            continue
+        if when > moment:
+            return when
 
 
 def _any(field: str) -> str:
@@ -102,7 +120,7 @@ def _any(field: str) -> str:
 def _weekdays(field: str) -> str:
     """AWS's 1-7 from Sunday as cron's 0-6 (names and * unchanged); ``nL`` as ``L(n-1)``."""
     field = re.sub(r"^([1-7])L$", lambda m: f"L{int(m.group(1)) - 1}", field)
-    return re.sub(r"(?<![#\dL])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), field)
+    return re.sub(r"(?<![#/\dL])([1-7])(?!\d)", lambda m: str(int(m.group(1)) - 1), field)
 
 
 def _years(field: str, expression: str) -> set[int] | None:
@@ -125,18 +143,22 @@ def schedule_of(resources: dict[str, dict[str, Any]]) -> Schedule | None:
         properties = resource.get("Properties", {})
         if properties.get("State", "ENABLED") != "ENABLED":
             continue
-        return Schedule(
+        schedule = Schedule(
             expression=properties["ScheduleExpression"],
             timezone=properties.get("ScheduleExpressionTimezone", "UTC"),
             input=properties.get("Target", {}).get("Input", "{}"),
         )
+        try:
+            json.loads(schedule.input)
+        except json.JSONDecodeError as error:
+            raise UserError(f"schedule: its input is not JSON ({error})") from None
+        return schedule
     return None
 
 
 def fire(sfn: Any, state_machine_arn: str, schedule: Schedule) -> str:
     """Starts the execution the schedule starts; its ARN. (EventBridge Scheduler names its
     executions itself; a UUID stands for that name here.)"""
-    json.loads(schedule.input)  # the template's input is JSON (CloudFormation checks too)
     return sfn.start_execution(
         stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=schedule.input
     )["executionArn"]

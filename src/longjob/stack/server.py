@@ -49,6 +49,10 @@ class ServerInfo:
     stack_name: str
     state_machine_arn: str
     pid: int
+    # When the process started (psutil's create_time): a pid alone may be another process's
+    # after the server died without cleaning up.
+    started: float = 0.0
+    stop_timeout: float = 30.0  # the tasks' SIGTERM-to-SIGKILL time: how long stopping takes
     # The template's schedule as this server runs it (expression, timezone, input), if enabled.
     schedule: dict[str, str] | None = None
 
@@ -69,15 +73,17 @@ class ServerInfo:
     @classmethod
     def load(cls, project: Path) -> ServerInfo:
         path = cls.path(project)
-        try:
-            values = json.loads(path.read_text())
-            info = cls(**values)
-        except (OSError, ValueError, TypeError):
+        if not path.exists():
             raise UserError(
                 f"no local stack is running here ({path} not found): start one with "
                 "`longjob local up`"
-            ) from None
-        if not _alive(info.pid):
+            )
+        try:
+            info = cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise UserError(f"{path}: unreadable ({error}); remove it and start again") from None
+        if not _alive(info.pid, info.started):
+            path.unlink(missing_ok=True)  # its server died without removing it
             raise UserError(
                 f"the local stack of {path} is gone (process {info.pid} ended): "
                 "start one with `longjob local up`"
@@ -106,14 +112,20 @@ class ServerInfo:
         }
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: float) -> bool:
+    """Whether the server's process still runs (the same process, not a new one with its pid)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return abs(psutil.Process(pid).create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
+
+
+def _process_started() -> float:
+    import psutil
+
+    return psutil.Process(os.getpid()).create_time()
 
 
 def register_stack(cloudformation: Any, outputs: dict[str, str]) -> None:
@@ -205,26 +217,35 @@ def serve(
         stack_name=LOCAL_STACK,
         state_machine_arn=local.outputs["StateMachineArn"],
         pid=os.getpid(),
+        started=_process_started(),
+        stop_timeout=stop_timeout,
         schedule=None if schedule is None else dataclasses.asdict(schedule),
     )
+    scheduler: threading.Thread | None = None
     try:
         info.save(project)
         ready(info)
         if schedule is not None:
             sfn = local.engine.aws_client("stepfunctions")
             say(f"schedule {schedule.expression} ({schedule.timezone}) is enabled: it fires here")
-            threading.Thread(
+            scheduler = threading.Thread(
                 target=run_schedule,
                 args=(schedule, lambda: fire(sfn, info.state_machine_arn, schedule), stop, say),
                 daemon=True,
-            ).start()
+            )
+            scheduler.start()
         while not stop.wait(0.2):
             pass
+        # Nothing new starts from here: no client, no schedule; then the running ones stop.
+        endpoint.stop()
+        if scheduler is not None:
+            scheduler.join(timeout=60)
         statuses = stop_running_executions(
             local.engine.aws_client("stepfunctions"), info.state_machine_arn, stop_timeout + 10
         )
         if statuses:
             say(f"stopped {len(statuses)} running execution(s): {', '.join(statuses)}")
     finally:
-        endpoint.stop()
+        with contextlib.suppress(Exception):  # stopped above, or never started serving
+            endpoint.stop()
         shutil.rmtree(project / STATE_DIR, ignore_errors=True)

@@ -20,9 +20,11 @@ the SDK integrations) renamed every error their call raised, the mocked one incl
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.stepfunctions.exceptions import InvalidName
@@ -43,14 +45,13 @@ from moto.stepfunctions.parser.mocking.mock_config import (
     MockedResponseReturn,
     MockedResponseThrow,
     MockTestCase,
-    StateMockedResponses,
 )
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from longjob.engine.patches.evaluation_errors import runtime_error
 from longjob.engine.patches.iteration_errors import error_name_of
 
-# (machine name, case name) -> {state: [response per invocation]}, or None for no such case.
+# (machine name, case name) -> {state: [response ranges, in order from 0]}, or None.
 Cases = Callable[[str, str], "dict[str, list[Any]] | None"]
 
 _cases: Cases | None = None
@@ -63,17 +64,25 @@ def set_cases(cases: Cases | None) -> None:
     _cases = cases
 
 
+@contextlib.contextmanager
+def given_case(responses: dict[str, list[Any]]) -> Iterator[None]:
+    """A StartExecution on ``ARN#case`` by this thread, meanwhile, runs with these responses
+    (a caller that knows its file: two files may name the same case)."""
+    _starting.given = responses
+    try:
+        yield
+    finally:
+        _starting.given = None
+
+
 class CountedTestCase(MockTestCase):
     """One execution's test case: its responses and how often each state has run."""
 
     def __init__(self, machine: str, case: str, responses: dict[str, list[Any]]) -> None:
-        super().__init__(
-            state_machine_name=machine,
-            test_case_name=case,
-            state_mocked_responses_list=[
-                _state_responses(state, listed) for state, listed in responses.items()
-            ],
-        )
+        # Not moto's constructor: it expands each range into one entry per invocation.
+        self.state_machine_name = machine
+        self.test_case_name = case
+        self.state_mocked_responses = responses  # what is_mocked_mode() looks states up in
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()  # Map iterations run at once and share the counts
 
@@ -83,15 +92,13 @@ class CountedTestCase(MockTestCase):
             self.invocations[state] = number + 1
             return number
 
-
-def _state_responses(state: str, listed: list[Any]) -> StateMockedResponses:
-    converted = [
-        MockedResponseThrow(n, n, r.error, r.cause)
-        if r.throws
-        else MockedResponseReturn(n, n, r.returns)
-        for n, r in enumerate(listed)
-    ]
-    return StateMockedResponses(state, state, converted)
+    def response(self, state: str, number: int) -> Any:
+        """The range that answers invocation ``number``, or None."""
+        ranges = self.state_mocked_responses[state]
+        index = bisect.bisect_right([r.first for r in ranges], number) - 1
+        if index < 0 or number > ranges[index].last:
+            return None
+        return ranges[index]
 
 
 def _current_mocked_response(self: Environment) -> Any:
@@ -99,14 +106,17 @@ def _current_mocked_response(self: Environment) -> Any:
     assert isinstance(case, CountedTestCase)
     state = self.next_state_name
     number = case.next_invocation(state)
-    responses = case.state_mocked_responses[state].mocked_responses
-    if number >= len(responses):
+    found = case.response(state, number)
+    if found is None:
+        last = case.state_mocked_responses[state][-1].last
         raise runtime_error(
             self,
             f"test case {case.test_case_name!r} has no mocked response for invocation "
-            f"{number} of state {state!r} (it has {len(responses)}: 0-{len(responses) - 1})",
+            f"{number} of state {state!r} (it has {last + 1}: 0-{last})",
         )
-    return responses[number]
+    if found.throws:
+        return MockedResponseThrow(number, number, found.error, found.cause)
+    return MockedResponseReturn(number, number, found.returns)
 
 
 def _throw(env: Environment, mocked_response: MockedResponseThrow) -> None:
@@ -146,7 +156,9 @@ def _start_execution(
         return _original_start(self, state_machine_arn, name, execution_input, trace_header)
     arn, case = state_machine_arn.split("#", 1)
     machine = self.describe_state_machine(arn).name
-    responses = _cases(machine, case) if _cases is not None else None
+    responses = getattr(_starting, "given", None)
+    if responses is None and _cases is not None:
+        responses = _cases(machine, case)
     if responses is None:
         raise InvalidName(f"Invalid mock test case name '{case}' for state machine '{machine}'")
     _starting.case = CountedTestCase(machine, case, responses)
