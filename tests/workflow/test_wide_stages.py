@@ -127,6 +127,21 @@ def test_more_failures_than_tolerated_fail_the_stage_and_name_the_first(run_job)
     assert after["status"] == "SKIPPED"
 
 
+def test_when_the_map_run_fails_the_items_still_running_are_stopped(run_job) -> None:
+    """AWS stops the children still running "because the Map Run failed"; their tasks stop
+    with them instead of running to their end."""
+    document = wide(45, percent=1)
+    document["stages"][0]["env"]["SLEEP_OTHERS"] = "120"
+    result, summary = run_job(document)
+    assert result.status == "FAILED"
+    each = summary["stages"][0]
+    assert (each["failed"], each["succeeded"]) == (1, 0)
+    assert each["notRun"] == 44  # stopped or never started
+    stopped = [t for t in result.tasks if t.stop_code == "UserInitiated"]
+    assert stopped, [(t.label, t.exit_code, t.stop_code) for t in result.tasks]
+    assert all(t.stopped_at - t.started_at < 60 for t in stopped)
+
+
 def test_without_a_tolerance_one_failed_item_fails_the_stage(run_job) -> None:
     result, summary = run_job(wide(50, percent=1))
     assert result.status == "FAILED"

@@ -131,6 +131,7 @@ class MapRun:
     failed: int = 0
     exceeded: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    running: dict[str, Any] = field(default_factory=dict)  # child name -> its environment
 
     count_declared: bool = True
     percentage_declared: bool = True
@@ -349,9 +350,13 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         "Input": None,  # the item's input, once ItemSelector made it (_eval_input)
         "RedriveCount": 0,
     }
+    with run.lock:
+        run.running[name] = env
     try:
         _original_eval_job(self, env, job)
     finally:
+        with run.lock:
+            run.running.pop(name, None)
         _run_names.pop(name, None)  # its tasks have ended with it
     child.stop = datetime.datetime.now(datetime.UTC)
     history = env.event_manager._history_event_list
@@ -374,12 +379,22 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         child.status = "SUCCEEDED"
         child.output = job.job_output
     child.input = env.states.context_object.context_object_data["Execution"]["Input"]
+    stopping: list[Any] = []
     with run.lock:
         run.children.append(child)
         if child.status == "FAILED":
             run.failed += 1
             if not run.exceeded and run.exceeds():
                 run.exceeded = True
+                stopping = list(run.running.values())
+    # AWS stops the children still running "because the Map Run failed" (they count as
+    # aborted, MapRunExecutionCounts); a stopped child's ECS task is stopped with it.
+    for other in stopping:
+        other.set_stop(
+            stop_date=datetime.datetime.now(datetime.UTC),
+            cause="The Map Run failed: its tolerated failure threshold was exceeded",
+            error="States.Aborted",
+        )
 
 
 def _eval_input(self: Any, env_frame: Any) -> None:
