@@ -67,6 +67,16 @@ STATELINT_GAPS = {
     'Field "Label" not allowed in State Machine.States.Run wide stage',
     # ReaderConfig.InputType: "CSV, JSON, JSONL, PARQUET, MANIFEST".
     'Field "InputType" not allowed in State Machine.States.Run wide stage.ItemReader.ReaderConfig',
+    # The CSV Map: the same four, and CSVHeaderLocation ("FIRST_ROW | GIVEN").
+    'State Machine.States.Run wide CSV stage.ToleratedFailurePercentage is "{% '
+    '$stage.toleratedFailurePercentage %}" but should be an Integer',
+    'State Machine.States.Run wide CSV stage.ToleratedFailureCount is "{% '
+    '$stage.toleratedFailureCount %}" but should be an Integer',
+    'Field "Label" not allowed in State Machine.States.Run wide CSV stage',
+    'Field "InputType" not allowed in State Machine.States.Run wide CSV stage.ItemReader.'
+    "ReaderConfig",
+    'Field "CSVHeaderLocation" not allowed in State Machine.States.Run wide CSV stage.ItemReader.'
+    "ReaderConfig",
 }
 
 

@@ -191,3 +191,34 @@ def test_a_wide_stage_runs_the_same_task_states_as_an_inline_one() -> None:
     assert "$stage" not in json.dumps(wide)
     assert "$deadline" not in json.dumps(wide)
     assert "$stage." not in json.dumps(states["Run wide stage"]["ItemSelector"])
+
+
+def test_the_csv_wide_stage_is_the_json_one_reading_csv() -> None:
+    """A CSV forEachFrom needs a Map whose ItemReader reads CSV (InputType is not documented
+    as an expression): the same Map, its states renamed, with a header row."""
+    states = json.loads(ASL)["States"]
+    json_map = states["Run wide stage"]
+    csv_map = states["Run wide CSV stage"]
+    names = {
+        "Run item task": "Run row task",
+        "Item attempt failed": "Row attempt failed",
+        "Item back off": "Row back off",
+        "Item task failed": "Row task failed",
+        "Item failed": "Row failed",
+    }
+    text = json.dumps(json_map["ItemProcessor"])
+    for old, new in names.items():
+        text = text.replace(json.dumps(old), json.dumps(new))
+    assert csv_map["ItemProcessor"] == json.loads(text)
+    assert csv_map["ItemReader"]["ReaderConfig"] == {
+        "InputType": "CSV",
+        "CSVHeaderLocation": "FIRST_ROW",
+    }
+    differing = {"ItemReader", "ItemProcessor", "Label", "Comment"}
+    assert {k: v for k, v in csv_map.items() if k not in differing} == {
+        k: v for k, v in json_map.items() if k not in differing
+    }
+    assert (json_map["Label"], csv_map["Label"]) == ("items", "rows")
+    (choice,) = states["CSV items?"]["Choices"]
+    assert choice["Next"] == "Run wide CSV stage"
+    assert states["CSV items?"]["Default"] == "Run wide stage"

@@ -80,7 +80,7 @@ def test_a_wide_stage_s_tasks_count_in_their_own_children() -> None:
     history = estimate(document, "execution history")
     assert (history.value, history.detail) == (113, "one item's child execution, 11 attempt(s)")
     assert quotas.child_events(11) == 113
-    assert estimate(fan_out(10_000), "execution history").value == 84  # the parent: 27+33+24
+    assert estimate(fan_out(10_000), "execution history").value == 86  # the parent: 27+33+26
     assert estimate(document, "plan").value < 8 * 1024  # the items are in S3, not the plan
 
 

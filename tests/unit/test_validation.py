@@ -32,7 +32,8 @@ def doc(**stage: Any) -> dict[str, Any]:
         ),
         (
             doc(forEachFrom="https://b/k.json"),
-            "/stages/0/forEachFrom: must be s3://bucket/key.json, a JSON array stored in S3",
+            "/stages/0/forEachFrom: must be s3://bucket/key.json (a JSON array) or "
+            "s3://bucket/key.csv (a CSV file with a header row) stored in S3",
         ),
         (
             doc(forEach=list(range(10_001))),

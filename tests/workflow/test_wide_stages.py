@@ -162,6 +162,33 @@ def test_items_from_a_json_list_in_the_run_bucket(engine: LocalEngine, run_job) 
     assert (each["tasks"], each["succeeded"]) == (45, 45)
 
 
+def test_rows_of_a_csv_file_with_a_header(engine: LocalEngine, run_job, tmp_path) -> None:
+    """Each row is an item: the object of its header's columns, as JSON text in
+    LONGJOB_ITEM (and {item})."""
+    rows = "tenant,database\n" + "".join(f"t{n},db{n}\n" for n in range(3))
+    engine.aws_client("s3").put_object(Bucket=BUCKET, Key="lists/tenants.csv", Body=rows)
+    ledger = tmp_path / "ledger"
+    document = {
+        "job": "csv",
+        "stages": [
+            stage(
+                "each",
+                "record_item.sh",
+                forEachFrom=f"s3://{BUCKET}/lists/tenants.csv",
+                env={"OUT": str(ledger)},
+            )
+        ],
+    }
+    result, summary = run_job(document)
+    assert result.status == "SUCCEEDED", result.cause
+    each = summary["stages"][0]
+    assert (each["mode"], each["tasks"], each["succeeded"]) == ("distributed", 3, 3)
+    written = sorted(
+        (json.loads(line) for line in ledger.read_text().splitlines()), key=lambda r: r["tenant"]
+    )
+    assert written == [{"database": f"db{n}", "tenant": f"t{n}"} for n in range(3)]
+
+
 def test_items_from_a_bucket_the_stack_may_not_read_are_refused(run_job) -> None:
     document = wide(1)
     del document["stages"][0]["forEach"]
@@ -173,14 +200,14 @@ def test_items_from_a_bucket_the_stack_may_not_read_are_refused(run_job) -> None
 
 
 def test_transitions_of_a_wide_stage(run_job) -> None:
-    """The README's cost figures: 4 transitions in the run per wide stage, 1 per item that
+    """The README's cost figures: 5 transitions in the run per wide stage, 1 per item that
     succeeds first time, 3 more for one that fails."""
     from tests.workflow.test_job_workflow import billed_transitions
 
     plain, _ = run_job({"job": "p", "stages": [stage("after", "exit.sh")]})
     result, summary = run_job(wide(60, percent=1, toleratedFailureCount=1))
     assert result.status == "SUCCEEDED", result.cause
-    assert billed_transitions(result) - billed_transitions(plain) == 4
+    assert billed_transitions(result) - billed_transitions(plain) == 5
     children = distributed_map.children(summary["stages"][0]["mapRun"])
     entered = sorted(c.states_entered for c in children)
     assert entered == [1] * 59 + [4]

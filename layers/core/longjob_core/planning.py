@@ -148,9 +148,12 @@ def _wide_settings(stage: dict[str, Any], execution_name: str, run_bucket: str) 
         bucket, key = run_bucket, f"{prefix}/{ITEMS_OBJECT}"
     percentage = stage.get("toleratedFailurePercentage")
     count = stage.get("toleratedFailureCount")
+    reader = {"Bucket": bucket, "Key": key}
+    if key.endswith(".csv"):
+        reader["InputType"] = "CSV"  # the ASL picks the Map that reads CSV (a header row)
     return {
         "mode": DISTRIBUTED,
-        "itemReader": {"Bucket": bucket, "Key": key},
+        "itemReader": reader,
         "results": {"Bucket": run_bucket, "Prefix": f"{prefix}/{RESULTS_FOLDER}"},
         # The Map fails when either limit is passed: a limit the document leaves out must
         # not be the strictest one.

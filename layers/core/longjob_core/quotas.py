@@ -49,11 +49,11 @@ EVENTS_PER_TASK = 2
 EVENTS_PER_FAILED_ATTEMPT = 6 + 2
 EVENTS_PER_BACKOFF = 2
 EVENTS_TASK_FAILED = 2
-# A wide stage in the parent: "Next stage?" (2), "Wide stage input" (2), the Distributed Map
-# (MapStateEntered, MapStateStarted, MapRunStarted, MapRunSucceeded or MapRunFailed,
-# MapStateSucceeded or MapStateFailed, MapStateExited) and "Read stage results" (5, and 3 per
-# in-place retry of 3).
-EVENTS_PER_WIDE_STAGE = 2 + 2 + 6 + 5 + 3 * 3
+# A wide stage in the parent: "Next stage?" (2), "Wide stage input" (2), "CSV items?" (2),
+# the Distributed Map (MapStateEntered, MapStateStarted, MapRunStarted, MapRunSucceeded or
+# MapRunFailed, MapStateSucceeded or MapStateFailed, MapStateExited) and "Read stage results"
+# (5, and 3 per in-place retry of 3).
+EVENTS_PER_WIDE_STAGE = 2 + 2 + 2 + 6 + 5 + 3 * 3
 # One item's child execution: ExecutionStarted, its task's attempts (as above, without the
 # iteration events), "Task failed" (2), "Item failed" (FailStateEntered) and ExecutionFailed.
 EVENTS_PER_CHILD = 1 + 1 + 1

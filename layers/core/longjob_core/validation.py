@@ -38,7 +38,8 @@ PATTERN_RULES = {
     "job": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "name": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "run": "must be a relative path inside the scripts folder (no '..', no leading '/' or '-')",
-    "forEachFrom": "must be s3://bucket/key.json, a JSON array stored in S3",
+    "forEachFrom": "must be s3://bucket/key.json (a JSON array) or s3://bucket/key.csv (a CSV "
+    "file with a header row) stored in S3",
 }
 # Fields that only mean something in a stage with items.
 NEEDS_ITEMS = ("maxConcurrency", "toleratedFailurePercentage", "toleratedFailureCount")

@@ -109,7 +109,8 @@ class MockRunner:
         self.engine.__exit__(*exc)
 
     def put_objects(self, objects: dict[str, Any]) -> None:
-        """Puts ``{"s3://bucket/key": JSON value}`` into the engine's S3, making the buckets:
+        """Puts ``{"s3://bucket/key": value}`` into the engine's S3 (a string as its text,
+        anything else as JSON), making the buckets:
         what a case's unmocked states read (a Distributed Map's ItemReader, for one)."""
         s3 = self.engine.aws_client("s3")
         made = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -118,7 +119,9 @@ class MockRunner:
             if bucket not in made:
                 s3.create_bucket(Bucket=bucket)
                 made.add(bucket)
-            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(value).encode())
+            # A string is the object's text (a CSV file); anything else is stored as JSON.
+            body = value if isinstance(value, str) else json.dumps(value)
+            s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
 
     def start(
         self,

@@ -18,6 +18,7 @@ adds lives beside it, in ``<name>.expect.json`` (``job.mock.json`` -> ``job.expe
             "output": {...},                               # a subset of the output
             "states": ["Prepare job", "..."]}}}},          # the states entered, in order
      "S3": {"s3://bucket/key.json": [...]}}               # objects put before the cases run
+                                                           # (a string: the object's text)
 
 A machine's definition is, in this order: ``--state-machine NAME=PATH``, the expectations'
 ``definition``, or ``statemachine/<NAME>.asl.json`` in the project. When it is the template's
