@@ -110,8 +110,8 @@ class MockRunner:
 
     def put_objects(self, objects: dict[str, Any]) -> None:
         """Puts ``{"s3://bucket/key": value}`` into the engine's S3 (a string as its text,
-        anything else as JSON), making the buckets:
-        what a case's unmocked states read (a Distributed Map's ItemReader, for one)."""
+        anything else as JSON) and makes the buckets: what a case's unmocked states read, a
+        Distributed Map's ItemReader for one."""
         s3 = self.engine.aws_client("s3")
         made = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         for uri, value in objects.items():
