@@ -394,3 +394,17 @@ def test_a_stale_server_file_never_signals_another_process(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "is gone (process" in result.stderr
     assert not ServerInfo.path(tmp_path).exists()
+
+
+def test_a_port_in_use_is_a_clear_error(project: Path, tmp_path: Path) -> None:
+    import socket
+
+    folder = scratch(project, tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = longjob("local", "up", "--port", str(port), cwd=folder, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert not (folder / ".longjob" / "local").exists()

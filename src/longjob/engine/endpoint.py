@@ -13,8 +13,10 @@ to be verified one by one.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -106,6 +108,14 @@ class LockedEndpoint(ThreadedMotoServer):
     def __init__(self, credentials: RunCredentials, port: int = 0) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.credentials = credentials
+        self._failure: OSError | None = None
+
+    def start(self) -> None:
+        """Listens, or raises the OSError that prevented it (moto's own start waits for
+        ever when the port is taken)."""
+        super().start()
+        if self._failure is not None:
+            raise self._failure
 
     def _server_entry(self) -> None:
         from moto.moto_server.werkzeug_app import (
@@ -115,9 +125,18 @@ class LockedEndpoint(ThreadedMotoServer):
         )
 
         app = RequestGuard(DomainDispatcherApplication(create_backend_app), self.credentials)
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit) as error:  # werkzeug exits when the port is taken
+            self._failure = (
+                error
+                if isinstance(error, OSError)
+                else OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+            )
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         # Stopping waits for the loop to look: every 50 ms, not the default 0.5 s.
         self._server.serve_forever(poll_interval=0.05)

@@ -186,6 +186,19 @@ def run_schedule(
             say(f"schedule {schedule.expression}: could not start an execution: {error}")
 
 
+def _check_port(port: int) -> None:
+    """A taken port, refused before anything serves (werkzeug would print and exit)."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise UserError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+
+
 def serve(
     local: Any,
     project: Path,
@@ -201,6 +214,7 @@ def serve(
     from longjob.stack.schedule import fire, schedule_of
 
     schedule = schedule_of(local.application.stack.resources)
+    _check_port(port)
     register_stack(local.engine.aws_client("cloudformation"), local.outputs)
     credentials = RunCredentials.new()
     endpoint = LockedEndpoint(credentials, port)
