@@ -373,6 +373,7 @@ def run_definition(
     from longjob.engine.exceptions import EngineError
     from longjob.engine.local_engine import LocalEngine
     from longjob.engine.task_runtime import DEFAULT_STOP_TIMEOUT
+    from longjob.mocking.runner import check_mocked_states
     from longjob.stack.local import seed_secrets
 
     # With --json, stdout carries the document only: the tasks' lines go to stderr.
@@ -399,7 +400,7 @@ def run_definition(
             test_case = machine = None
             if mock is not None:
                 config, machine, test_case = mock
-                _check_mocked_states(config, machine, definition, substitutions, definition_name)
+                check_mocked_states(config, machine, definition, substitutions, definition_name)
                 engine.register_mock_config(config, machine)
             result = engine.run(
                 definition,
@@ -417,16 +418,6 @@ def run_definition(
     if result.interrupted is not None:
         return 128 + result.interrupted
     return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
-
-
-def _check_mocked_states(
-    config: Any, machine: str, definition: str, substitutions: dict[str, str], name: str
-) -> None:
-    from longjob.engine.local_engine import parse_definition, substitute
-    from longjob.mocking.runner import state_types
-
-    parsed = json.loads(parse_definition(substitute(definition, substitutions)))
-    config.check_states(machine, state_types(parsed), name)
 
 
 def result_document(result: Any) -> dict[str, Any]:

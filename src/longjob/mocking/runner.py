@@ -60,6 +60,26 @@ def state_types(definition: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def check_mocked_states(
+    config: MockConfig,
+    machine: str,
+    definition: str,
+    substitutions: dict[str, str] | None,
+    definition_name: str,
+) -> None:
+    """MockConfigError when the file mocks, for ``machine``, a state the definition lacks or
+    one that is not a Task. A definition that is not JSON passes: the engine names that."""
+    from longjob.engine.local_engine import substitute
+
+    try:
+        parsed = json.loads(substitute(definition, substitutions or {}))
+    except json.JSONDecodeError:
+        parsed = {}
+    config.check_states(
+        machine, state_types(parsed if isinstance(parsed, dict) else {}), definition_name
+    )
+
+
 def states_entered(history: list[dict[str, Any]]) -> list[str]:
     return [e["name"] for e in history if e["type"].endswith("StateEntered") and "name" in e]
 
@@ -135,19 +155,13 @@ class MockRunner:
     ) -> str:
         """Starts one case and returns its execution ARN; MockConfigError when the file
         mocks a state the definition lacks."""
-        from longjob.engine.local_engine import substitute
-
         if test_case not in config.cases(state_machine):
             from longjob.mocking.config import MockConfigError
 
             raise MockConfigError(
                 [f"{config.path}: no test case {test_case!r} for state machine {state_machine!r}"]
             )
-        try:
-            parsed = json.loads(substitute(definition, substitutions or {}))
-        except json.JSONDecodeError:
-            parsed = {}  # the engine names the problem when it creates the machine
-        config.check_states(state_machine, state_types(parsed), definition_name)
+        check_mocked_states(config, state_machine, definition, substitutions, definition_name)
         arn = self.engine.start(
             definition,
             {} if execution_input is None else execution_input,

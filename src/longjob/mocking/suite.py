@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from longjob.mocking.config import MockConfig, MockConfigError, load_mock_config, pointer
+from longjob.mocking.runner import state_types
 
 EXPECT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -156,7 +157,7 @@ def load_suite(mock_path: Path, project: Path, overrides: dict[str, str] | None 
         body = machines_expected.get(machine_name, {})
         machine = _machine(machine_name, body, expect_path, project, overrides or {})
         definition = _definition_json(machine)
-        config.check_states(machine_name, _state_types(definition), str(machine.definition_path))
+        config.check_states(machine_name, state_types(definition), str(machine.definition_path))
         for case_name in config.cases(machine_name):
             expected = dict(body.get("TestCases", {}).get(case_name, {}))
             execution_input = expected.pop("input", {})
@@ -226,12 +227,6 @@ def _definition_json(machine: Machine) -> dict[str, Any]:
     except InvalidInput as error:  # an unfilled ${Name}: the engine's message says which
         raise MockConfigError([f"{machine.definition_path}: {error}"]) from None
     return parsed if isinstance(parsed, dict) else {}
-
-
-def _state_types(definition: dict[str, Any]) -> dict[str, str]:
-    from longjob.mocking.runner import state_types
-
-    return state_types(definition)
 
 
 # --- expectations -----------------------------------------------------------------------

@@ -11,7 +11,6 @@ calls: `longjob run JOB.json` is `start --follow` against it.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 from longjob.engine.authorization import AccessDenied, Authorizer, Principal
@@ -163,14 +162,14 @@ class LocalStack:
     def use_mock_config(self, config: Any, machine: str) -> None:
         """Executions started on ``<machine ARN>#<case>`` get the case's mocked responses:
         the file's ``machine`` is this stack's state machine."""
-        from longjob.engine.local_engine import parse_definition, substitute
-        from longjob.mocking.runner import state_types
+        from longjob.mocking.runner import check_mocked_states
 
-        definition = parse_definition(
-            substitute(self.application.definition, self.application.substitutions)
-        )
-        config.check_states(
-            machine, state_types(json.loads(definition)), str(self.application.definition_path)
+        check_mocked_states(
+            config,
+            machine,
+            self.application.definition,
+            self.application.substitutions,
+            str(self.application.definition_path),
         )
         assert self.stack is not None
         deployed_name = self.stack.state_machine_arn.rsplit(":", 1)[-1]
