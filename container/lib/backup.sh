@@ -1,6 +1,13 @@
 # shellcheck shell=bash
 # Shared by the backup scripts: stream stdin to S3 with a SHA-256 sidecar object.
 
+# s3 COMMAND ARGS...: the S3 calls of the scripts (lib/s3_object.py, boto3: the image has
+# no AWS CLI). put URI (stdin), get URI FILE, size URI, rm URI, latest BUCKET PREFIX SUFFIX.
+s3_object_py="$lib/s3_object.py" # $lib: set by toolbox.sh while it sources this file
+s3() {
+    python3 "$s3_object_py" "$@"
+}
+
 # backup_key PREFIX DATABASE SUFFIX: the timestamped key of a new backup. UTC timestamps
 # sort lexically in time order, which is how the restore check finds the newest one.
 backup_key() {
@@ -17,7 +24,7 @@ upload_with_checksum() {
     mkfifo "$work/tap"
     sha256sum <"$work/tap" >"$work/sum" &
     sum_pid=$!
-    if ! tee "$work/tap" | aws s3 cp --only-show-errors - "$uri"; then
+    if ! tee "$work/tap" | s3 put "$uri"; then
         wait "$sum_pid" || true
         rm -rf "$work"
         return 1
@@ -25,15 +32,13 @@ upload_with_checksum() {
     wait "$sum_pid"
     checksum=$(cut -d' ' -f1 <"$work/sum")
     rm -rf "$work"
-    printf '%s  %s\n' "$checksum" "${uri##*/}" | aws s3 cp --only-show-errors - "${uri}.sha256" || return 1
-    local bucket_key=${uri#s3://}
-    size=$(aws s3api head-object --bucket "${bucket_key%%/*}" --key "${bucket_key#*/}" \
-        --query ContentLength --output text) || return 1
+    printf '%s  %s\n' "$checksum" "${uri##*/}" | s3 put "${uri}.sha256" || return 1
+    size=$(s3 size "$uri") || return 1
     printf '%s: wrote %s (%s bytes, sha256 %s)\n' "$tool" "$uri" "$size" "$checksum"
 }
 
 # discard_backup URI: remove a partial backup and its sidecar.
 discard_backup() {
-    aws s3 rm --only-show-errors "$1" >/dev/null 2>&1 || true
-    aws s3 rm --only-show-errors "$1.sha256" >/dev/null 2>&1 || true
+    s3 rm "$1" >/dev/null 2>&1 || true
+    s3 rm "$1.sha256" >/dev/null 2>&1 || true
 }

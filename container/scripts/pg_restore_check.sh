@@ -49,8 +49,7 @@ if [ -z "$key" ]; then
     require_database_name "$database"
     series="${prefix}${database}/${database}-"
     # Keys carry a UTC timestamp, so the lexically greatest key is the newest backup.
-    key=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$series" \
-        --query 'Contents[].Key' --output text | tr '\t' '\n' | grep -E '\.dump$' | sort | tail -n 1) || true
+    key=$(s3 latest "$bucket" "$series" .dump) || true
     [ -n "$key" ] || fail "no backup found under s3://$bucket/$series"
 fi
 uri="s3://${bucket}/${key}"
@@ -70,8 +69,8 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 echo "pg_restore_check: checking $uri"
-aws s3 cp --only-show-errors "$uri" "$work/backup.dump" || fail "cannot download $uri"
-if aws s3 cp --only-show-errors "${uri}.sha256" "$work/backup.sha256" 2>/dev/null; then
+s3 get "$uri" "$work/backup.dump" || fail "cannot download $uri"
+if s3 get "${uri}.sha256" "$work/backup.sha256" 2>/dev/null; then
     expected=$(cut -d' ' -f1 <"$work/backup.sha256")
     actual=$(sha256sum "$work/backup.dump" | cut -d' ' -f1)
     [ "$expected" = "$actual" ] || fail "checksum mismatch for $uri: expected $expected, got $actual"
