@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 from longjob_core.contract import FAILED, INVALID, SKIPPED, TIMED_OUT
+from longjob_core.cost import PriceError, function_usage, parse_overrides, prices_for, run_cost
 from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import body, subject
 
@@ -250,10 +251,27 @@ def notify(
     return {"sent": sent, "at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
+def with_cost(summary: dict[str, Any], started: float) -> dict[str, Any]:
+    """The summary with the run's cost (longjob_core.cost), this invocation's time included;
+    unchanged when the stack's PriceOverrides cannot be used (the reason is logged)."""
+    try:
+        prices = prices_for(
+            os.environ.get("AWS_REGION", "us-east-1"),
+            parse_overrides(os.environ.get("PRICE_OVERRIDES")),
+        )
+    except PriceError as error:
+        print(f"no cost estimate: {error}")
+        return summary
+    return {**summary, "cost": run_cost(summary, prices, [function_usage("notify", started)])}
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.monotonic()
     if event.get("status") == SKIPPED:
         print(skipped_metric(event, os.environ.get("STACK_NAME", "")))  # EMF: a metric from a log
-    return notify(
+    event = with_cost(event, started)
+    # The cost goes back to the workflow, which adds it to the summary (the run's output).
+    return {"cost": event.get("cost")} | notify(
         event,
         topic_arn=os.environ["TOPIC_ARN"],
         webhook_parameter=os.environ.get("WEBHOOK_URL_PARAMETER", ""),

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from longjob_core.cost import function_usage
 from longjob_core.exceptions import InvalidJobDocument
 from longjob_core.lock import Lock, acquire
 from longjob_core.planning import detach_items, item_source_problems, make_plan
@@ -46,12 +47,16 @@ def prepare(
     s3: Any = None,
     run_bucket: str = "",
     data_bucket: str = "",
+    architecture: str | None = None,
 ) -> dict[str, Any]:
     """Event: {"document": <job document>, "execution": {"Id", "Name", "StartTime"},
     "stateMachineArn": <$$.StateMachine.Id>}."""
     document = event.get("document")
     execution = event["execution"]
-    problems = check(document) or item_source_problems(document, [run_bucket, data_bucket])
+    started = time.monotonic()
+    problems = check(document, architecture) or item_source_problems(
+        document, [run_bucket, data_bucket]
+    )
     if problems:
         raise InvalidJobDocument(problems)  # only a valid document may take the lock
     plan = make_plan(
@@ -77,6 +82,7 @@ def prepare(
     if not plan["overlap"]:  # a skipped run starts nothing, and writes nothing
         for bucket, key, body in objects:
             s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    plan["functions"] = [function_usage("prepare_job", started)]
     return plan
 
 
@@ -90,4 +96,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         s3=s3_client(),
         run_bucket=os.environ["RUN_BUCKET"],
         data_bucket=os.environ.get("DATA_BUCKET", ""),
+        architecture=os.environ.get("CPU_ARCHITECTURE"),
     )

@@ -9,10 +9,12 @@ the state machine's Map Runs and their child executions, nothing else.
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
 import boto3
+from longjob_core.cost import function_usage
 from longjob_core.map_results import stage_record
 
 
@@ -50,4 +52,6 @@ def read_results(event: dict[str, Any], s3: Any, sfn: Any) -> dict[str, Any]:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return read_results(event, s3=s3_client(), sfn=sfn_client())
+    started = time.monotonic()
+    record = read_results(event, s3=s3_client(), sfn=sfn_client())
+    return {**record, "function": function_usage("stage_results", started)}

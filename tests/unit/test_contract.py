@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from longjob_core import contract
+from longjob_core import contract, cost
 
 from tests.conftest import ROOT
 
@@ -89,7 +89,21 @@ def test_the_asl_uses_the_contracts_statuses_and_names() -> None:
     contract knows."""
     words = set(re.findall(r"'([A-Z][A-Z_]{5,})'", ASL))
     names = {contract.ATTEMPT_ENV, contract.DEADLINE_ENV, contract.GRACE_ENV}
-    assert words == set(contract.JOB_STATUSES) | names
+    providers = {contract.FARGATE, contract.FARGATE_SPOT}
+    assert words == set(contract.JOB_STATUSES) | names | providers
+
+
+def test_the_asl_uses_the_contracts_capacities_and_fargate_billing() -> None:
+    """The capacities the ASL tests are the schema's; a Spot run is lost on the contract's
+    stop codes; each run is billed one minute at least, as cost.py assumes."""
+    schema = json.loads((ROOT / "jobs" / "job.schema.json").read_text())
+    assert tuple(schema["$defs"]["capacity"]["enum"]) == contract.CAPACITIES
+    quoted = set(re.findall(r"'([a-z]+(?:-[a-z]+)+|spot)'", ASL))
+    assert {"spot", "on-demand", "spot-then-on-demand"} <= quoted
+    assert quoted & {"spot", "on-demand", "spot-then-on-demand"} <= set(contract.CAPACITIES)
+    for code in contract.SPOT_LOST_CODES:
+        assert f"'{code}'" in ASL
+    assert f"$max([{cost.MINIMUM_BILLED_SECONDS}, $ceil(($t.StoppedAt - $t.PullStartedAt)" in ASL
     for name in (contract.STAGE_ENV, contract.ATTEMPT_ENV):
         assert f"${{{name}:-" in ENTRYPOINT
 

@@ -183,6 +183,12 @@ def test_logs_status_history_after_a_run(stack, tmp_path: Path) -> None:
     status = longjob("status", name, "--stack", STACK)
     assert f"execution {name} (job ops-report): FAILED / FAILED" in status.output
     assert "last   FAILED     2" in status.output
+    assert status.output.splitlines()[1].split()[-1] == "COST"
+    assert "cost (estimate, us-east-1, prices " in status.output
+    cost = json.loads(longjob("status", name, "--stack", STACK, "--json").output)["summary"]["cost"]
+    # Three tasks of a minute each at least, 1 vCPU / 2 GiB, ARM64, 30 GiB above the free 20.
+    per_task = 60 * (0.03238 + 2 * 0.00356 + 30 * 0.000111) / 3600
+    assert cost["fargate"] + cost["ephemeralStorage"] == pytest.approx(3 * per_task, abs=2e-6)
 
     history = longjob("history", "--stack", STACK, "--job", "ops-report")
     header, row = history.output.splitlines()[:2]
@@ -196,9 +202,10 @@ def test_logs_status_history_after_a_run(stack, tmp_path: Path) -> None:
         "FAILED",
         "STAGE",
         "EXIT",
+        "COST",
     ]
     assert row.split()[:3] == [name, "ops-report", "FAILED"]
-    assert row.split()[-2:] == ["last", "2"]
+    assert row.split()[-3:] == ["last", "2", f"${cost['total']:.4f}"]
     runs = json.loads(longjob("history", "--stack", STACK, "--limit", "1", "--json").output)
     assert len(runs) == 1
 

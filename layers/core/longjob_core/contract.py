@@ -35,6 +35,15 @@ def label(stage: str, item: str | None) -> str:
     return stage if item is None else f"{stage}:{item}"
 
 
+# --- where a task runs ------------------------------------------------------------------------
+# A job's or stage's `capacity` (the schema's enum), and the capacity providers the ASL
+# picks from: spot-then-on-demand runs attempts on Spot until Spot takes one back (one of
+# SPOT_LOST_CODES) or has no capacity, then on demand, and that lost run uses no retry.
+ON_DEMAND, SPOT, SPOT_THEN_ON_DEMAND = "on-demand", "spot", "spot-then-on-demand"
+CAPACITIES = (ON_DEMAND, SPOT, SPOT_THEN_ON_DEMAND)
+FARGATE, FARGATE_SPOT = "FARGATE", "FARGATE_SPOT"
+SPOT_LOST_CODES = ("SpotInterruption", "TerminationNotice")
+
 # --- how a run ends ---------------------------------------------------------------------------
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from longjob_core.contract import FARGATE_SPOT, SPOT_LOST_CODES
 from longjob_core.summary import FAILURES_KEPT, ITEM_CHARS
 
 MANIFEST = "manifest.json"
@@ -84,6 +85,33 @@ def failure_of(entry: dict[str, Any], reason_chars: int) -> dict[str, Any]:
     }
 
 
+def usage_of(records: list[Any]) -> dict[str, Any]:
+    """What the children's task records say AWS bills (the fields an inline stage's record
+    gets in the ASL): task runs, Spot runs lost, billed seconds per capacity provider, and
+    the task size."""
+    records = [r for r in records if isinstance(r, dict)]
+    runs = [run for r in records for run in r.get("runs") or [] if isinstance(run, dict)]
+    seconds: dict[str, int] = {}
+    for run in runs:
+        if run.get("capacity"):
+            seconds[run["capacity"]] = seconds.get(run["capacity"], 0) + int(
+                run.get("seconds") or 0
+            )
+    sized = next((r for r in records if r.get("cpu")), {})
+    return {
+        "runs": sum(int(r.get("attempts") or 0) for r in records),
+        "interrupted": sum(
+            1
+            for run in runs
+            if run.get("capacity") == FARGATE_SPOT and run.get("stopCode") in SPOT_LOST_CODES
+        ),
+        "seconds": seconds,
+        "cpu": sized.get("cpu"),
+        "memory": sized.get("memory"),
+        "storageGiB": sized.get("storageGiB"),
+    }
+
+
 def find_manifest(results: dict[str, str], list_keys: Lister) -> str | None:
     """The Map Run's manifest under the stage's result prefix (ResultWriter writes it under
     a folder named after the Map Run, which a failed Map does not tell)."""
@@ -122,6 +150,10 @@ def stage_record(
             for entry in json.loads(read(bucket, file["Key"]))
             if entry.get("Status") in ("FAILED", "TIMED_OUT")
         ]
+    succeeded_records = []
+    for file in (manifest.get("ResultFiles") or {}).get("SUCCEEDED") or []:
+        # Read for what the tasks cost (each child's record: its runs), one file at a time.
+        succeeded_records += [_json(e.get("Output")) for e in json.loads(read(bucket, file["Key"]))]
     failed_entries.sort(key=lambda entry: _epoch_ms(entry.get("StopDate")) or 0)
     keep = max(0, min(room, FAILURES_KEPT))
     for entry in failed_entries[:keep]:
@@ -153,6 +185,7 @@ def stage_record(
         "stoppedAt": _epoch_ms(described.get("stopDate")),
         "taskId": None,
         "mapRun": map_run,
+        **usage_of(succeeded_records + [_json(e.get("Cause")) for e in failed_entries]),
         "failures": [],
     }
     if map_error is not None and map_error.get("Error") != THRESHOLD_ERROR:

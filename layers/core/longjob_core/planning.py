@@ -199,6 +199,8 @@ def plan_stage(
         "onFailure": stage.get("onFailure", "stop"),
         "maxConcurrency": stage.get("maxConcurrency", 1),
         "maxAttempts": 1 + stage.get("retries", 0),
+        # None: the stack's CapacityProvider (the ASL picks each attempt's provider).
+        "capacity": stage.get("capacity", document.get("capacity")),
         "timeoutSeconds": stage.get(
             "timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
         ),

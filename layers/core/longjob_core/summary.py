@@ -13,7 +13,8 @@ import json
 import re
 from typing import Any
 
-from longjob_core.contract import FAILED_STAGE, stream_of
+from longjob_core.contract import FAILED_STAGE, FARGATE, FARGATE_SPOT, SPOT_LOST_CODES, stream_of
+from longjob_core.cost import cost_line, usd
 from longjob_core.explanations import explain
 from longjob_core.limits import SNS_SUBJECT_CHARS
 
@@ -107,17 +108,19 @@ def body(summary: dict[str, Any]) -> str:
     stages = summary.get("stages", [])
     if stages:
         lines.append("")
-        lines += stage_table(stages)
+        lines += stage_table(stages, summary.get("cost"))
+    lines += cost_lines(summary)
     lines += failure_details(summary)
     if summary.get("cause"):
         lines += ["", str(summary["cause"])[:4000]]
     return "\n".join(lines) + "\n"
 
 
-def stage_table(stages: list[dict[str, Any]]) -> list[str]:
-    """One aligned line per stage, under a header."""
+def stage_table(stages: list[dict[str, Any]], cost: dict[str, Any] | None = None) -> list[str]:
+    """One aligned line per stage, under a header; with the run's cost, a COST column."""
     stages = clean(stages)
-    rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION")]
+    costs = {s.get("name"): s.get("usd") for s in (cost or {}).get("stages") or []}
+    rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION", "COST")]
     for stage in stages:
         tasks = stage.get("tasks")
         rows.append(
@@ -125,12 +128,50 @@ def stage_table(stages: list[dict[str, Any]]) -> list[str]:
                 stage["name"],
                 stage.get("status", "?"),
                 exit_text(stage.get("exitCode")),
-                exit_text(stage.get("attempts")),
+                attempts_text(stage),
                 tasks_text(stage) if tasks else "-",
                 duration(stage),
+                usd(costs.get(stage["name"])) if tasks else "-",
             )
         )
+    if cost is None:
+        rows = [row[:-1] for row in rows]
     return align(rows)
+
+
+def attempts_text(stage: dict[str, Any]) -> str:
+    """The attempts, and how many Fargate Spot took back (they used no retry)."""
+    text = exit_text(stage.get("attempts"))
+    return text + (f" ({stage['interrupted']} Spot lost)" if stage.get("interrupted") else "")
+
+
+CAPACITY_WORDS = {FARGATE: "on demand", FARGATE_SPOT: "on Spot"}
+
+
+def placement_text(stage: dict[str, Any]) -> str | None:
+    """Where a one-task stage's attempts ran, when Spot was involved: "attempt 1 on Spot
+    (interrupted), attempt 2 on demand"."""
+    placements = stage.get("placements") or []
+    if not any(p.get("capacity") == FARGATE_SPOT for p in placements):
+        return None
+    return ", ".join(
+        f"attempt {p.get('attempt')} {CAPACITY_WORDS.get(p.get('capacity'), 'on ?')}"
+        + (" (interrupted)" if p.get("stopCode") in SPOT_LOST_CODES else "")
+        for p in placements
+    )
+
+
+def cost_lines(summary: dict[str, Any]) -> list[str]:
+    """Where Spot attempts ran, and the run's cost line, under the stage table."""
+    summary = clean(summary)
+    lines = []
+    for stage in summary.get("stages") or []:
+        placed = placement_text(stage)
+        if placed:
+            lines.append(f"{stage['name']}: {placed}")
+    if summary.get("cost") and summary.get("stages"):
+        lines.append(cost_line(summary["cost"]))
+    return ([""] if lines else []) + lines
 
 
 def tasks_text(stage: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from longjob_core.contract import SPOT, SPOT_THEN_ON_DEMAND
 from longjob_core.environment import NAME_RULE, name_problem
 from longjob_core.planning import oversized_tasks
 from longjob_core.problems import Problem, pointer
@@ -181,8 +182,33 @@ def is_reference(value: str) -> bool:
     return bool(SSM_REFERENCE.match(value) or SECRETS_MANAGER_REFERENCE.match(value))
 
 
-def check(document: Any) -> list[Problem]:
-    """All problems of a document, sorted by pointer; empty when it is valid.
+# Fargate Spot and ARM64: the ECS developer guide says Fargate Spot runs only X86_64 Linux
+# tasks; a newer API-reference sentence says ARM64 on platform 1.4.0. Until the guide
+# agrees, a document asking for Spot on an ARM64 stack is refused before it starts
+# (docs/aws-facts.md), as the template's SpotNeedsX86 rule refuses the stack default.
+SPOT_CAPACITIES = (SPOT, SPOT_THEN_ON_DEMAND)
+SPOT_ON_ARM64 = (
+    "Fargate Spot does not run ARM64 tasks, and this stack's CpuArchitecture is ARM64: use "
+    "on-demand, or deploy the stack with CpuArchitecture=X86_64"
+)
+
+
+def capacity_problems(document: dict[str, Any], architecture: str | None) -> list[Problem]:
+    """Spot capacity asked for on a stack whose tasks are ARM64."""
+    if architecture != "ARM64":
+        return []
+    problems = []
+    if document.get("capacity") in SPOT_CAPACITIES:
+        problems.append(Problem("/capacity", SPOT_ON_ARM64))
+    for index, stage in enumerate(document.get("stages") or []):
+        if isinstance(stage, dict) and stage.get("capacity") in SPOT_CAPACITIES:
+            problems.append(Problem(f"/stages/{index}/capacity", SPOT_ON_ARM64))
+    return problems
+
+
+def check(document: Any, architecture: str | None = None) -> list[Problem]:
+    """All problems of a document, sorted by pointer; empty when it is valid. With the
+    stack's ``architecture``, also what its tasks cannot do (Spot on ARM64).
 
     The schema and the rules a schema cannot say come first; a document that passes them
     is planned, and its plan checked against ECS's and Step Functions' quotas, so that no
@@ -191,6 +217,7 @@ def check(document: Any) -> list[Problem]:
     if not isinstance(document, dict):
         return sorted(set(problems))
     problems.extend(document_problems(document))
+    problems.extend(capacity_problems(document, architecture))
     stages = document.get("stages")
     if isinstance(stages, list):
         seen: dict[str, int] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 from longjob_core.contract import EXIT_INVALID
@@ -37,12 +38,52 @@ def validate(documents: tuple[str, ...]) -> None:
         sys.exit(EXIT_INVALID)
 
 
+def cost_bound(plan: dict[str, Any], region: str, parameters: tuple[str, ...]) -> dict[str, Any]:
+    """The plan's cost bound, with the sizes and prices of the stack this folder deploys
+    (template.yaml's defaults, samconfig.toml's overrides, then ``--parameter``)."""
+    from pathlib import Path
+
+    from longjob_core.cost import PriceError, TaskSize, parse_overrides, plan_bound, prices_for
+
+    from longjob.cli.options import pairs
+    from longjob.stack.application import stack_parameters
+    from longjob.stack.template import TemplateError
+
+    try:
+        values = stack_parameters(Path.cwd(), pairs(parameters, "--parameter"))
+        prices = prices_for(region, parse_overrides(values.get("PriceOverrides")))
+    except (TemplateError, PriceError) as error:
+        raise UserError(str(error)) from None
+    size = TaskSize(
+        architecture=values.get("CpuArchitecture", TaskSize.architecture),
+        cpu=int(values.get("TaskCpu", TaskSize.cpu)),
+        memory=int(values.get("TaskMemory", TaskSize.memory)),
+        storage_gib=int(values.get("EphemeralStorageGiB", TaskSize.storage_gib)),
+    )
+    return plan_bound(plan, prices, size)
+
+
 @click.command()
 @click.argument("document_path", metavar="JOB.json")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan prepare_job would return.")
-def plan(document_path: str, as_json: bool) -> None:
-    """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts, and
-    the worst-case use of each AWS quota the run must fit."""
+@click.option(
+    "--region",
+    envvar="AWS_REGION",
+    default="us-east-1",
+    show_default=True,
+    help="Region whose prices bound the cost (or AWS_REGION).",
+)
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Template parameter for the cost bound (task size, architecture, PriceOverrides).",
+)
+def plan(document_path: str, as_json: bool, region: str, parameters: tuple[str, ...]) -> None:
+    """Show what a job would run: stages, tasks, commands, sizes, timeouts, attempts, the
+    worst-case use of each AWS quota the run must fit, and the most it can cost."""
+    from longjob_core.cost import cost_line, usd
     from longjob_core.planning import expand_stage, make_plan
     from longjob_core.quotas import estimates
 
@@ -51,10 +92,12 @@ def plan(document_path: str, as_json: bool) -> None:
     document = load_job(document_path)
     the_plan = make_plan(document, execution_name="<execution>")
     quotas = estimates(document)
+    bound = cost_bound(the_plan, region, parameters)
     if as_json:
         the_plan["quotas"] = [
             {"what": e.what, "estimate": e.value, "limit": e.limit, "unit": e.unit} for e in quotas
         ]
+        the_plan["costBound"] = bound
         click.echo(json.dumps(the_plan, indent=2))
         return
     click.echo(
@@ -93,3 +136,9 @@ def plan(document_path: str, as_json: bool) -> None:
             f"   {estimate.what.ljust(width)}  {estimate.value:>9,} of {estimate.limit:>9,} "
             f"{estimate.unit}"
         )
+    click.echo("\ncost bound (every task uses every attempt to its time limit, priced on demand):")
+    for stage in bound["stages"]:
+        click.echo(
+            f"   {stage['name']}: at most {usd(stage['usd'])} ({stage['taskSeconds']:,} task-s)"
+        )
+    click.echo("   " + cost_line(bound).replace("cost (estimate", "at most (bound", 1))

@@ -16,7 +16,15 @@ from typing import Any
 import click
 from longjob_core.console_links import execution_url
 from longjob_core.contract import FAILED_STAGE
-from longjob_core.summary import align, exit_text, human_duration, stage_table, tasks_text
+from longjob_core.cost import usd
+from longjob_core.summary import (
+    align,
+    cost_lines,
+    exit_text,
+    human_duration,
+    stage_table,
+    tasks_text,
+)
 from longjob_core.summary import failure_details as summary_failures
 
 from longjob.cli.options import (
@@ -286,7 +294,8 @@ def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
         f"{'' if not summary else ' / ' + summary['status']}, {_duration(description)}"
     )
     if summary and summary.get("stages"):
-        for line in stage_table(summary["stages"]) + summary_failures(summary):
+        lines = stage_table(summary["stages"], summary.get("cost")) + cost_lines(summary)
+        for line in lines + summary_failures(summary):
             click.echo(line)
     elif reader.attempts:  # still running: what the history says so far
         rows = [
@@ -324,6 +333,7 @@ def _runs(aws: Aws, stack: Stack, job: str | None, limit: int) -> list[dict[str,
                     "duration": _duration(description),
                     "failedStage": failed,
                     "exitCode": code,
+                    "cost": ((summary or {}).get("cost") or {}).get("total"),
                     "executionArn": execution["executionArn"],
                 }
             )
@@ -338,7 +348,7 @@ def _runs(aws: Aws, stack: Stack, job: str | None, limit: int) -> list[dict[str,
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @stack_options
 def history(aws: Aws, stack: Stack, job: str | None, limit: int, as_json: bool) -> None:
-    """The latest runs: status, duration, failed stage, exit code."""
+    """The latest runs: status, duration, failed stage, exit code, cost (an estimate)."""
     runs = _runs(aws, stack, job, limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2, default=str))
@@ -352,10 +362,13 @@ def history(aws: Aws, stack: Stack, job: str | None, limit: int, as_json: bool) 
             r["duration"],
             r["failedStage"],
             r["exitCode"],
+            usd(r["cost"]),
         ]
         for r in runs
     ]
-    header = ["EXECUTION", "JOB", "STATUS", "STARTED (UTC)", "DURATION", "FAILED STAGE", "EXIT"]
+    header = [
+        "EXECUTION", "JOB", "STATUS", "STARTED (UTC)", "DURATION", "FAILED STAGE", "EXIT", "COST",
+    ]  # fmt: skip
     for line in align([header, *rows]):
         click.echo(line)
 

@@ -116,6 +116,7 @@ class FunctionSpec:
     handler: str
     environment: dict[str, str] = field(default_factory=dict)
     role_arn: str | None = None  # the function's execution role (its handler's calls are its)
+    memory_mb: int = 128  # its MemorySize (Lambda's default)
 
 
 @dataclass
@@ -248,6 +249,7 @@ class ServiceHooks:
             function_name=name,
             aws_request_id=request_id,
             invoked_function_arn=f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}",
+            memory_limit_in_mb=spec.memory_mb,
         )
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         acting = (
@@ -262,6 +264,7 @@ class ServiceHooks:
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             }
             environment = {**spec.environment, **reserved}
             with self._invoke_lock, thread_environ.overlay(environment), acting:

@@ -58,12 +58,20 @@ class TaskRecord:
     container_reason: str | None = None  # the container's own (ECS's containers[].reason)
     process: subprocess.Popen[bytes] | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    said_something: threading.Event = field(default_factory=threading.Event)  # a first line
 
     @property
     def label(self) -> str:
         """The prefix of this task's live lines: the stage (or state) and the item."""
         name = self.environment.get(STAGE_ENV) or self.context.state_name
         return label(name, self.environment.get(ITEM_ENV))
+
+    @property
+    def capacity_provider(self) -> str | None:
+        """The capacity provider the task runs on (the first of its strategy, as Fargate
+        places a one-provider strategy), or None for a launch type."""
+        strategy = self.request.get("capacityProviderStrategy") or []
+        return strategy[0].get("capacityProvider") if strategy else None
 
     @property
     def last_status(self) -> str:
@@ -115,6 +123,7 @@ class TaskRecord:
             "lastStatus": self.last_status,
             "desiredStatus": "STOPPED" if self.stopping_at or stopped else "RUNNING",
             "launchType": self.request.get("launchType", "FARGATE"),
+            "capacityProviderName": self.capacity_provider,
             "platformVersion": self.request.get("platformVersion", "1.4.0"),
             "overrides": overrides,
             "group": self.request.get("group", "family:" + self.task_definition_arn.split("/")[-1]),

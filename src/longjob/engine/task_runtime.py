@@ -45,8 +45,10 @@ FAULT_KINDS = {
 }
 # A Fargate Spot task whose capacity is taken back: SIGTERM, then stopped (docs/aws-facts.md).
 SPOT_INTERRUPTION = "SpotInterruption"
+SPOT_PROVIDER = "FARGATE_SPOT"
 SPOT_REASON = "Your Spot Task was interrupted."
-SPOT_NOTICE_SECONDS = 0.3  # here: how long the task runs before it is interrupted
+SPOT_NOTICE_SECONDS = 0.5  # here: how long after its first line the task is interrupted
+SPOT_WAIT_SECONDS = 60.0  # a task that never says anything is not interrupted
 # What ECS says when a task's image cannot be pulled (the task stops before it runs).
 CANNOT_PULL = (
     "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to "
@@ -104,9 +106,15 @@ class LocalTaskRuntime:
         with self._lock:
             self._faults.append(Fault(kind, count))
 
-    def _take_fault(self) -> Fault | None:
+    def _take_fault(self, request: dict[str, Any]) -> Fault | None:
+        """The next injected fault this RunTask can meet: Fargate Spot takes back only
+        tasks it runs, so a Spot interruption waits for a task on FARGATE_SPOT."""
+        strategy = request.get("capacityProviderStrategy") or [{}]
+        on_spot = strategy[0].get("capacityProvider") == SPOT_PROVIDER
         with self._lock:
             for fault in self._faults:
+                if fault.kind == "spot-interruption" and not on_spot:
+                    continue
                 if fault.remaining > 0:
                     fault.remaining -= 1
                     return fault
@@ -116,7 +124,7 @@ class LocalTaskRuntime:
 
     def run_task(self, request: dict[str, Any], context: TaskContext) -> dict[str, Any]:
         """RunTask: starts the task, returns the RunTask response (botocore shape)."""
-        fault = self._take_fault()
+        fault = self._take_fault(request)
         if fault is not None and fault.kind == "throttling":
             raise EcsApiError("ThrottlingException", "Rate exceeded")
         if fault is not None and fault.kind == "invalid-parameter":
@@ -169,15 +177,16 @@ class LocalTaskRuntime:
         else:
             self._start(record)
             if fault is not None and fault.kind == "spot-interruption":
-                interrupt = threading.Timer(
-                    SPOT_NOTICE_SECONDS,
-                    self.stop,
-                    args=(record.task_arn, SPOT_REASON),
-                    kwargs={"stop_code": SPOT_INTERRUPTION},
-                )
-                interrupt.daemon = True
-                interrupt.start()
+                threading.Thread(target=self._interrupt, args=(record,), daemon=True).start()
         return {"tasks": [record.describe()], "failures": []}
+
+    def _interrupt(self, record: TaskRecord) -> None:
+        """Fargate Spot takes the task back in the middle of its work: once it has said
+        something (its script is running, however slow the machine), and a moment later."""
+        if record.said_something.wait(SPOT_WAIT_SECONDS) and not record.done.wait(
+            SPOT_NOTICE_SECONDS
+        ):
+            self.stop(record.task_arn, SPOT_REASON, stop_code=SPOT_INTERRUPTION)
 
     def describe(self, task_arn: str, wait: float = 0.0) -> dict[str, Any]:
         """DescribeTasks for one task; waits up to ``wait`` seconds for it to stop, so a
@@ -294,6 +303,7 @@ class LocalTaskRuntime:
             for raw in iter(process.stdout.readline, b""):
                 log.write(raw)
                 log.flush()
+                record.said_something.set()
                 if self.on_line is not None:
                     self.on_line(record, raw.decode("utf-8", "replace").rstrip("\n"))
 

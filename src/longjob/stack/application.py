@@ -127,6 +127,15 @@ def samconfig_parameters(project: Path, environment: str = "default") -> dict[st
     return pairs
 
 
+def stack_parameters(project: Path, parameters: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every template parameter's value as the default samconfig environment deploys it,
+    with ``parameters`` overriding (no template rendering: cheap enough for `plan`)."""
+    from longjob.stack.template import _parameter_values, load_template
+
+    template = load_template(project / "template.yaml")
+    return _parameter_values(template, {**samconfig_parameters(project), **(parameters or {})})
+
+
 def load_application(project: Path, parameters: dict[str, Any] | None = None) -> LocalApplication:
     """The application as the default samconfig environment deploys it, with ``parameters``
     overriding both the template's defaults and samconfig's."""
@@ -150,6 +159,7 @@ def load_application(project: Path, parameters: dict[str, Any] | None = None) ->
             f"{code}:{handler}",
             {k: str(v) for k, v in variables.items()},
             role_arn=str(function["Role"]),
+            memory_mb=int(function.get("MemorySize", 128)),
         )
     return LocalApplication(
         project=project,

@@ -118,6 +118,13 @@ def _operation(action: str) -> str:
 
 
 class LocalEcsTaskState(StateTaskServiceEcs):
+    def _get_supported_parameters(self) -> set[str] | None:
+        """moto's list of RunTask parameters predates CapacityProviderStrategy, which Step
+        Functions passes on (the CDK's EcsRunTask renders it: docs/aws-facts.md), and
+        drops it silently: every task would run on the cluster's default provider."""
+        supported = super()._get_supported_parameters()
+        return None if supported is None else supported | {"CapacityProviderStrategy"}
+
     def _operation_model(self, service_action_name: str | None) -> Any:
         return ecs_model().operation_model(
             _operation(service_action_name or self.resource.api_action)
