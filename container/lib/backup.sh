@@ -3,7 +3,7 @@
 
 # s3 COMMAND ARGS...: the S3 calls of the scripts (lib/s3_object.py, boto3: the image has
 # no AWS CLI). put URI (stdin), get URI FILE, size URI, rm URI, latest BUCKET PREFIX SUFFIX.
-s3_object_py="$lib/s3_object.py" # $lib: set by toolbox.sh while it sources this file
+s3_object_py=$(realpath -- "$(dirname -- "${BASH_SOURCE[0]}")/s3_object.py")
 s3() {
     python3 "$s3_object_py" "$@"
 }

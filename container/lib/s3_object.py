@@ -64,10 +64,13 @@ def run(args: list[str], s3: Any) -> int:
 
 
 def main() -> int:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     args = sys.argv[1:]
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError as error:
+        print(f"s3_object: boto3 is not installed: {error}", file=sys.stderr)
+        return 1
     try:
         return run(args, boto3.client("s3"))
     except (BotoCoreError, ClientError, ValueError, OSError) as error:

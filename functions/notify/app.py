@@ -252,17 +252,24 @@ def notify(
 
 
 def with_cost(summary: dict[str, Any], started: float) -> dict[str, Any]:
-    """The summary with the run's cost (longjob_core.cost), this invocation's time included;
-    unchanged when the stack's PriceOverrides cannot be used (the reason is logged)."""
+    """The summary (without the run's ``usage``, which the workflow passes beside it) with
+    the run's cost (longjob_core.cost), this invocation's time included; without a cost
+    when the stack's PriceOverrides cannot be used (the reason is logged)."""
+    summary = dict(summary)
+    usage = summary.pop("usage", None)
     try:
         prices = prices_for(
             os.environ.get("AWS_REGION", "us-east-1"),
             parse_overrides(os.environ.get("PRICE_OVERRIDES")),
         )
+        cost = run_cost(summary, prices, usage, (function_usage("notify", started),))
     except PriceError as error:
         print(f"no cost estimate: {error}")
         return summary
-    return {**summary, "cost": run_cost(summary, prices, [function_usage("notify", started)])}
+    except Exception as error:  # noqa: BLE001 - an estimate must never stop the notification
+        print(f"no cost estimate: {type(error).__name__}: {error}")
+        return summary
+    return {**summary, "cost": cost}
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+from longjob_core.contract import FARGATE_SPOT, ON_DEMAND, SPOT
 from longjob_core.cost import function_usage
 from longjob_core.exceptions import InvalidJobDocument
 from longjob_core.lock import Lock, acquire
@@ -48,6 +49,7 @@ def prepare(
     run_bucket: str = "",
     data_bucket: str = "",
     architecture: str | None = None,
+    capacity_provider: str = "FARGATE",
 ) -> dict[str, Any]:
     """Event: {"document": <job document>, "execution": {"Id", "Name", "StartTime"},
     "stateMachineArn": <$$.StateMachine.Id>}."""
@@ -66,6 +68,7 @@ def prepare(
         None,
         retry_delay_seconds,
         run_bucket=run_bucket,
+        default_capacity=SPOT if capacity_provider == FARGATE_SPOT else ON_DEMAND,
     )
     if document.get("concurrency", "forbid") == "forbid":
         lock = Lock(
@@ -97,4 +100,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         run_bucket=os.environ["RUN_BUCKET"],
         data_bucket=os.environ.get("DATA_BUCKET", ""),
         architecture=os.environ.get("CPU_ARCHITECTURE"),
+        capacity_provider=os.environ.get("CAPACITY_PROVIDER", "FARGATE"),
     )

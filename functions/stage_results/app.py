@@ -54,4 +54,5 @@ def read_results(event: dict[str, Any], s3: Any, sfn: Any) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.monotonic()
     record = read_results(event, s3=s3_client(), sfn=sfn_client())
-    return {**record, "function": function_usage("stage_results", started)}
+    record["usage"]["function"] = function_usage("stage_results", started)
+    return record

@@ -8,6 +8,7 @@ import json
 import pytest
 from longjob_core.cost import (
     PriceError,
+    Prices,
     TaskSize,
     billed_seconds,
     parse_overrides,
@@ -24,21 +25,25 @@ from longjob_core.summary import body
 VCPU_HOUR, GB_HOUR, STORAGE_GB_HOUR = 0.04048, 0.004445, 0.000111
 
 
-def summary_of_one_task(seconds: dict[str, int], storage: int = 20) -> dict:
+SUMMARY = {
+    "job": "j",
+    "execution": "e",
+    "status": "SUCCEEDED",
+    "stages": [
+        {"name": "backup", "status": "SUCCEEDED", "tasks": 1, "succeeded": 1, "attempts": 1}
+    ],
+}
+
+
+def usage_of_one_task(seconds: dict[str, int], storage: int = 20) -> dict:
+    """What the workflow passes Notify beside the summary for a one-task run."""
     return {
-        "job": "j",
-        "execution": "e",
-        "status": "SUCCEEDED",
         "architecture": "X86_64",
         "lockHeld": True,
         "functions": [{"name": "prepare_job", "ms": 250, "memoryMB": 256}],
         "stages": [
             {
                 "name": "backup",
-                "status": "SUCCEEDED",
-                "tasks": 1,
-                "succeeded": 1,
-                "attempts": 1,
                 "runs": 1,
                 "seconds": seconds,
                 "cpu": "2048",
@@ -47,6 +52,10 @@ def summary_of_one_task(seconds: dict[str, int], storage: int = 20) -> dict:
             }
         ],
     }
+
+
+def cost_of(seconds: dict[str, int], prices: Prices, storage: int = 20) -> dict:
+    return run_cost(SUMMARY, prices, usage_of_one_task(seconds, storage))
 
 
 @pytest.mark.parametrize(
@@ -67,12 +76,11 @@ def test_fargate_bills_per_second_with_a_one_minute_minimum(
 def test_a_task_of_known_size_and_duration_costs_the_hand_computed_figure() -> None:
     """2 vCPU / 4 GB for 45 s is billed as 60 s: 60 x (2 x 0.04048 + 4 x 0.004445) / 3600
     = $0.0016457; 50 GiB of storage adds 30 GiB x 60 s x 0.000111 / 3600 = $0.0000555."""
-    cost = run_cost(summary_of_one_task({"FARGATE": 60}, storage=50), prices_for("us-east-1"))
+    cost = cost_of({"FARGATE": 60}, prices_for("us-east-1"), storage=50)
     assert cost["fargate"] == pytest.approx(0.001646, abs=1e-6)
     assert cost["ephemeralStorage"] == pytest.approx(0.000056, abs=1e-6)
-    assert cost["stages"] == [
-        {"name": "backup", "taskSeconds": {"FARGATE": 60, "FARGATE_SPOT": 0}, "usd": 0.001701}
-    ]
+    assert cost["stages"] == [0.001701]
+    assert cost["taskSeconds"] == {"FARGATE": {"vcpuSeconds": 120.0, "gbSeconds": 240.0}}
     # Prepare job, Already running?, Next stage? x2, Run stage, Run task, Release lock?,
     # Release lock, Notify, Job ended, Job succeeded: 11 transitions at $0.000025.
     assert cost["stateTransitions"] == {"count": 11, "usd": 0.000275}
@@ -84,15 +92,15 @@ def test_a_task_of_known_size_and_duration_costs_the_hand_computed_figure() -> N
 
 def test_spot_seconds_are_priced_at_the_spot_ratio() -> None:
     prices = prices_for("us-east-1")
-    on_demand = run_cost(summary_of_one_task({"FARGATE": 3600}), prices)["fargate"]
-    spot = run_cost(summary_of_one_task({"FARGATE_SPOT": 3600}), prices)["fargate"]
+    on_demand = cost_of({"FARGATE": 3600}, prices)["fargate"]
+    spot = cost_of({"FARGATE_SPOT": 3600}, prices)["fargate"]
     assert on_demand == pytest.approx(2 * VCPU_HOUR + 4 * GB_HOUR, abs=1e-6)
     assert spot == pytest.approx(on_demand * prices.spot_ratio, abs=1e-6)
 
 
 def test_negotiated_rates_override_the_table_and_bad_ones_name_the_key() -> None:
     prices = prices_for("eu-west-1", parse_overrides('{"fargate": {"X86_64": {"vcpuHour": 0}}}'))
-    cost = run_cost(summary_of_one_task({"FARGATE": 3600}), prices)
+    cost = cost_of({"FARGATE": 3600}, prices)
     assert cost["fargate"] == pytest.approx(4 * GB_HOUR, abs=1e-6)
     with pytest.raises(PriceError, match=r"PriceOverrides\.fargate\.X86_64\.vcpu: not a price"):
         prices_for("us-east-1", {"fargate": {"X86_64": {"vcpu": 1}}})
@@ -103,7 +111,7 @@ def test_negotiated_rates_override_the_table_and_bad_ones_name_the_key() -> None
 
 
 def test_a_region_without_prices_is_priced_as_us_east_1_and_says_so() -> None:
-    cost = run_cost(summary_of_one_task({"FARGATE": 60}), prices_for("ap-south-2"))
+    cost = cost_of({"FARGATE": 60}, prices_for("ap-south-2"))
     assert cost["region"] == "ap-south-2"
     assert "us-east-1 list prices" in cost["prices"]
 
@@ -137,8 +145,7 @@ def test_the_plan_bound_is_every_attempt_to_its_time_limit() -> None:
 
 
 def test_the_notification_shows_the_cost_per_stage_and_in_total() -> None:
-    summary = summary_of_one_task({"FARGATE": 60})
-    summary["cost"] = run_cost(summary, prices_for("us-east-1"))
+    summary = {**SUMMARY, "cost": cost_of({"FARGATE": 60}, prices_for("us-east-1"))}
     text = body(summary)
     header, row = text.splitlines()[3:5]
     assert header.split()[-1] == "COST"

@@ -12,6 +12,7 @@ from jsonata import Jsonata
 from longjob_core import limits, quotas
 from longjob_core.exceptions import InvalidJobDocument
 from longjob_core.planning import (
+    INLINE_ITEMS_MAX,
     REASON_CHARS_MAX,
     compact_size,
     item_record,
@@ -156,6 +157,9 @@ def evaluate(expression: str, **variables: Any) -> Any:
 TASK_FAILED = STATES["Run stage"]["ItemProcessor"]["States"]["Task failed"]["Output"]
 
 
+LONGEST_RUN = {"capacity": "FARGATE_SPOT", "seconds": 31_536_000, "stopCode": "SpotInterruption"}
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -166,8 +170,14 @@ TASK_FAILED = STATES["Run stage"]["ItemProcessor"]["States"]["Task failed"]["Out
                     "TaskArn": "arn:aws:ecs:us-east-1:1:task/c/" + "0" * 32,
                     "StoppedReason": 'CannotPullContainerError: \u00e9\n"' + "x" * 5000,
                     "Containers": [{}],
+                    "PullStartedAt": 1732924800000,
                     "StartedAt": 1764547200000,
                     "StoppedAt": 1764547200000,
+                    "StopCode": "TerminationNotice",
+                    "CapacityProviderName": "FARGATE_SPOT",
+                    "Cpu": "16384",
+                    "Memory": "122880",
+                    "EphemeralStorage": {"SizeInGiB": 200},
                 }
             ),
         },
@@ -175,7 +185,7 @@ TASK_FAILED = STATES["Run stage"]["ItemProcessor"]["States"]["Task failed"]["Out
         {"Error": "ECS.AmazonECSException", "Cause": "Rate exceeded " * 1000},
     ],
 )
-@pytest.mark.parametrize("items", [1, 1000])
+@pytest.mark.parametrize("items", [1, INLINE_ITEMS_MAX])
 def test_a_failed_task_record_is_never_larger_than_the_guard_assumes(
     failure: dict[str, Any], items: int
 ) -> None:
@@ -187,6 +197,16 @@ def test_a_failed_task_record_is_never_larger_than_the_guard_assumes(
                 "index": items - 1,
                 "item": "x",
                 "attempt": 11,
+                "interrupted": 0,
+                # Every earlier attempt's run, and a lost Spot run, at their longest.
+                "runs": [
+                    {
+                        "capacity": "FARGATE_SPOT",
+                        "seconds": 31_536_000,
+                        "stopCode": "SpotInterruption",
+                    }
+                ]
+                * 11,
                 "failure": failure,
                 "stage": {"reasonChars": chars},
             }

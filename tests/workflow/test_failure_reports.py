@@ -52,8 +52,9 @@ def failed_run(
     secrets: dict[str, str] | None = None,
     fault: str | None = None,
     during: Callable[[LocalStack], None] | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> FailedRun:
-    application = load_application(project, {"RetryDelaySeconds": "1"})
+    application = load_application(project, {"RetryDelaySeconds": "1", **(parameters or {})})
     launcher = launcher or ProcessLauncher(project)
     with LocalStack(application, launcher, 2.0, secrets) as local:
         assert local.aws is not None
@@ -161,15 +162,20 @@ def test_a_script_stopped_at_its_deadline(project: Path) -> None:
 
 
 def test_a_spot_interruption(project: Path) -> None:
-    slow = stage("reindex", "sleep.sh", env={"SLEEP": "30"})
-    run = failed_run(project, {"job": "spot", "stages": [slow]}, fault="spot-interruption")
+    slow = stage("reindex", "sleep.sh", env={"SLEEP": "30"}, capacity="spot")
+    run = failed_run(
+        project,
+        {"job": "spot", "stages": [slow]},
+        fault="spot-interruption",
+        parameters={"CpuArchitecture": "X86_64"},  # Fargate Spot runs X86_64 tasks only
+    )
     assert run.failure["stopCode"] == "SpotInterruption"
     assert run.failure["reason"] == "Your Spot Task was interrupted."
     assert_explained(
         run,
         "Fargate Spot took its capacity back (a Spot interruption)",
-        "give the stage retries, or deploy with CapacityProvider=FARGATE for stages that must "
-        "not be interrupted",
+        'give the stage "capacity": "spot-then-on-demand" (an interrupted attempt runs again '
+        'on demand at once, without using a retry), or "on-demand"',
         ["sleeping 30s"],
     )
 

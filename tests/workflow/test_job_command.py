@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from longjob.cli.job import COST_BOUND_HEADING
 from tests.conftest import ROOT, VENV_BIN
 
 from .test_run_command import longjob, write
@@ -73,14 +74,20 @@ def test_run_hello_reports_as_start_follow_does(project: Path) -> None:
     assert "[hello-bash] attempt 1: starting task" in lines
     assert "[hello-bash] 2 parameters passed" in lines
     assert "[hello-bash] attempt 1: exit code 0 after 0s" in lines
-    assert lines[-7:-1] == [
+    # Each task is billed a minute at least: 1 vCPU, 2 GiB, ARM64, 30 GiB of storage above
+    # the free 20 (the template's defaults): 60 x (0.03238 + 2 x 0.00356 + 30 x 0.000111) / 3600.
+    assert lines[-9:-4] == [
         "",
-        "STAGE         STATUS     EXIT  ATTEMPTS  TASKS  DURATION",
-        "hello-bash    SUCCEEDED  0     1         1/1    0s",
-        "hello-python  SUCCEEDED  0     1         1/1    0s",
+        "STAGE         STATUS     EXIT  ATTEMPTS  TASKS  DURATION  COST",
+        "hello-bash    SUCCEEDED  0     1         1/1    0s        $0.0007",
+        "hello-python  SUCCEEDED  0     1         1/1    0s        $0.0007",
         "",
-        "notification: sent",
     ]
+    assert lines[-4].startswith(
+        "cost (estimate, us-east-1, prices 2026-12-01 (us-east-1 list prices)): $0.0018 = "
+        "Fargate $0.0013 + storage $0.0001 + Step Functions $0.0003 (14 transitions) + Lambda "
+    )
+    assert lines[-3:-1] == ["", "notification: sent"]
     assert lines[-1].startswith("job hello: SUCCEEDED (hello-")  # the verdict comes last
 
 
@@ -156,7 +163,9 @@ def test_plan_shows_each_quota_estimate_beside_its_limit() -> None:
         result = longjob("plan", str(path), cwd=ROOT)
         assert result.returncode == 0, result.stderr
         lines = result.stdout.split("quotas (worst case: every task fails every attempt):\n")[1]
-        rows = [line.split() for line in lines.splitlines()]
+        lines, bound = lines.split(COST_BOUND_HEADING + "\n")
+        rows = [line.split() for line in lines.splitlines() if line]
+        assert bound.splitlines()[-1].startswith("   at most (bound, us-east-1, prices "), bound
         assert [" ".join(r[:-4]) for r in rows] == [
             "Prepare job arguments",
             "plan",
@@ -170,6 +179,8 @@ def test_plan_shows_each_quota_estimate_beside_its_limit() -> None:
             value, limit = (int(n.replace(",", "")) for n in (row[-4], row[-2]))
             assert 0 < value <= limit, (path.name, row)
     plan = json.loads(longjob("plan", HELLO, "--json", cwd=ROOT).stdout)
+    # Two tasks, one attempt each of at most the job's 86,400 s, at the template's size.
+    assert [s["taskSeconds"] for s in plan["costBound"]["stages"]] == [86_400, 86_400]
     history = next(q for q in plan["quotas"] if q["what"] == "execution history")
     assert history == {
         "what": "execution history",

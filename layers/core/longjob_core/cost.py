@@ -166,13 +166,13 @@ def fargate_usd(
     return compute, storage
 
 
-def stage_transitions(stage: dict[str, Any]) -> int:
-    """The state transitions a stage's record stands for: its own states, and per task
-    run a Run task; per run that failed and ran again, Attempt failed and Back off; per
-    failed task, Attempt failed and Task failed (a wide stage's child: Item failed too)."""
+def stage_transitions(stage: dict[str, Any], runs: int) -> int:
+    """The state transitions of a stage whose tasks ran ``runs`` times in all: its own
+    states, and per task run a Run task; per run that failed and ran again, Attempt failed
+    and Back off; per failed task, Attempt failed and Task failed (a wide stage's child:
+    Item failed too)."""
     if stage.get("status") == SKIPPED and not stage.get("tasks"):
         return SKIPPED_STAGE_TRANSITIONS
-    runs = int(stage.get("runs") or 0)
     succeeded = int(stage.get("succeeded") or 0)
     if stage.get("mode") == "distributed":
         failed = int(stage.get("failed") or 0)
@@ -183,24 +183,19 @@ def stage_transitions(stage: dict[str, Any]) -> int:
     return INLINE_STAGE_TRANSITIONS + 3 * runs - 2 * tasks + 2 * failed
 
 
-def run_transitions(summary: dict[str, Any]) -> int:
+def run_transitions(summary: dict[str, Any], usage: dict[str, Any] | None = None) -> int:
+    """The run's state transitions, from its summary and what its stages used."""
+    usage = usage or {}
     status = summary.get("status")
     if status == "INVALID" or summary.get("error") == "PrepareJobFailed":
         return INVALID_RUN_TRANSITIONS
     if status == "SKIPPED":
         return SKIPPED_RUN_TRANSITIONS
-    fixed = RUN_TRANSITIONS + (1 if summary.get("lockHeld") else 0)
-    return fixed + sum(stage_transitions(s) for s in summary.get("stages") or [])
-
-
-def lambda_invocations(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each function invocation the run made that reported its time: Prepare job (in
-    ``functions``), Read stage results per wide stage, and Notify."""
-    found = [f for f in summary.get("functions") or [] if isinstance(f, dict)]
-    found += [
-        s["function"] for s in summary.get("stages") or [] if isinstance(s.get("function"), dict)
-    ]
-    return found
+    runs = {u.get("name"): int(u.get("runs") or 0) for u in usage.get("stages") or []}
+    fixed = RUN_TRANSITIONS + (1 if usage.get("lockHeld") else 0)
+    return fixed + sum(
+        stage_transitions(s, runs.get(s.get("name"), 0)) for s in summary.get("stages") or []
+    )
 
 
 def function_usage(name: str, started: float) -> dict[str, Any]:
@@ -217,46 +212,71 @@ def _round(value: float) -> float:
     return round(value, DIGITS)
 
 
-def run_cost(
-    summary: dict[str, Any], prices: Prices, extra_functions: list[dict[str, Any]] = ()
-) -> dict[str, Any]:
-    """The run's cost object (docs/design.md §7): per stage and in total, in USD."""
-    architecture = summary.get("architecture") or "X86_64"
-    if architecture not in prices.vcpu_second:
-        architecture = "X86_64"
-    stages = []
-    fargate = storage = 0.0
-    for stage in summary.get("stages") or []:
-        seconds = stage.get("seconds") or {}
-        compute, disk = fargate_usd(
-            seconds, stage.get("cpu"), stage.get("memory"), stage.get("storageGiB"),
-            architecture, prices,
-        )  # fmt: skip
-        fargate += compute
-        storage += disk
-        stages.append(
-            {
-                "name": stage.get("name"),
-                "taskSeconds": {p: int(seconds.get(p) or 0) for p in CAPACITY_PROVIDERS},
-                "usd": _round(compute + disk),
-            }
-        )
-    transitions = run_transitions(summary)
-    invocations = lambda_invocations(summary) + list(extra_functions)
+def _lambda(invocations: list[dict[str, Any]], prices: Prices) -> tuple[float, float]:
+    """(GB-seconds, USD) of Lambda invocations."""
     gb_seconds = sum(
         _number(f.get("ms"), 0) / 1000 * _number(f.get("memoryMB"), 0) / 1024 for f in invocations
     )
-    lambda_usd = len(invocations) * prices.lambda_request + gb_seconds * prices.lambda_gb_second
+    return gb_seconds, len(
+        invocations
+    ) * prices.lambda_request + gb_seconds * prices.lambda_gb_second
+
+
+def run_cost(
+    summary: dict[str, Any],
+    prices: Prices,
+    usage: dict[str, Any] | None = None,
+    extra_functions: tuple[dict[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """The run's cost object (docs/design.md §7): USD per stage (in the summary's order;
+    null for a stage that ran no task), and for the run Fargate's vCPU- and GB-seconds per
+    capacity provider, storage, transitions and Lambda. ``usage`` is what the workflow
+    passes Notify: the stack's architecture, the lock, the functions' time and per stage
+    its runs, billed seconds per provider and task size."""
+    usage = usage or {}
+    architecture = usage.get("architecture") or "X86_64"
+    if architecture not in prices.vcpu_second:
+        architecture = "X86_64"
+    used = {u.get("name"): u for u in usage.get("stages") or [] if isinstance(u, dict)}
+    default = usage.get("taskSize") or {}  # the stack's, for records that carry no size
+    per_stage: list[float | None] = []
+    providers: dict[str, dict[str, float]] = {}
+    fargate = storage = 0.0
+    for stage in summary.get("stages") or []:
+        entry = used.get(stage.get("name"))
+        if entry is None:
+            per_stage.append(None)
+            continue
+        seconds = {p: _number(v, 0) for p, v in (entry.get("seconds") or {}).items()}
+        size = {k: entry.get(k) or default.get(k) for k in ("cpu", "memory", "storageGiB")}
+        compute, disk = fargate_usd(
+            seconds, size["cpu"], size["memory"], size["storageGiB"], architecture, prices
+        )
+        fargate += compute
+        storage += disk
+        per_stage.append(_round(compute + disk))
+        for provider, billed in seconds.items():
+            if billed:
+                totals = providers.setdefault(provider, {"vcpuSeconds": 0.0, "gbSeconds": 0.0})
+                totals["vcpuSeconds"] += billed * _number(size["cpu"], 0) / 1024
+                totals["gbSeconds"] += billed * _number(size["memory"], 0) / 1024
+    incomplete = [name for name, u in used.items() if u.get("incomplete")]
+    transitions = run_transitions(summary, usage)
+    invocations = [f for f in usage.get("functions") or [] if isinstance(f, dict)]
+    invocations += list(extra_functions)
+    gb_seconds, lambda_usd = _lambda(invocations, prices)
     transitions_usd = transitions * prices.transition
-    total = fargate + storage + transitions_usd + lambda_usd
     return {
         "currency": "USD",
         "estimate": True,
         "region": prices.region,
         "prices": f"{prices.version} ({prices.table_region} list prices)",
         "architecture": architecture,
-        "total": _round(total),
+        "total": _round(fargate + storage + transitions_usd + lambda_usd),
         "fargate": _round(fargate),
+        "taskSeconds": {
+            p: {k: round(v, 1) for k, v in t.items()} for p, t in sorted(providers.items())
+        },
         "ephemeralStorage": _round(storage),
         "stateTransitions": {"count": transitions, "usd": _round(transitions_usd)},
         "lambda": {
@@ -264,7 +284,9 @@ def run_cost(
             "gbSeconds": round(gb_seconds, 3),
             "usd": _round(lambda_usd),
         },
-        "stages": stages,
+        "stages": per_stage,
+        # Wide stages too large to read every item's record: their cost is a lower bound.
+        **({"incomplete": incomplete} if incomplete else {}),
     }
 
 
@@ -288,12 +310,20 @@ def spot_fallback_runs(stage: dict[str, Any]) -> int:
 def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str, Any]:
     """The most a planned job can cost: every task uses every attempt (and its Spot
     fallback) to its attempt's time limit, priced on demand whatever its capacity (Spot's
-    price changes), every Lambda runs to its timeout. An upper bound, not a forecast."""
+    price changes), every Lambda runs to its timeout. An upper bound, not a forecast; a
+    forEachFrom stage's items are read at run time, so it is left out and named in
+    ``unbounded``."""
     job_limit = int(plan.get("timeoutSeconds") or 0)
     stages = []
     fargate = storage = 0.0
-    records = []
+    records: list[dict[str, Any]] = []
+    used: list[dict[str, Any]] = []
+    unknown = []
     for stage in plan.get("stages") or []:
+        if stage.get("items") is None and not stage.get("itemCount"):
+            unknown.append(stage["name"])  # forEachFrom: its items are read at run time
+            stages.append({"name": stage["name"], "taskSeconds": None, "usd": None})
+            continue
         tasks = int(stage.get("itemCount") or len(stage.get("items") or [None]))
         runs = int(stage.get("maxAttempts") or 1) + spot_fallback_runs(stage)
         limit = min(int(stage.get("timeoutSeconds") or job_limit), job_limit or 10**9)
@@ -312,16 +342,18 @@ def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str
         stages.append(
             {"name": stage["name"], "taskSeconds": seconds, "usd": _round(compute + disk)}
         )
-        wide = stage.get("mode") == "distributed"
         records.append(
-            {"mode": stage.get("mode"), "tasks": tasks, "succeeded": 0, "failed": tasks,
-             "runs": tasks * runs, "status": "FAILED", "function": {} if wide else None}
+            {"name": stage["name"], "mode": stage.get("mode"), "tasks": tasks, "succeeded": 0,
+             "failed": tasks, "status": "FAILED"}
         )  # fmt: skip
-    worst = {"status": "FAILED", "lockHeld": plan.get("concurrency") == "forbid", "stages": records}
-    transitions = run_transitions(worst)
-    requests = 2 + sum(1 for r in records if r["function"] is not None)
-    gb_seconds = requests * size.lambda_timeout_seconds * size.lambda_memory_mb / 1024
-    lambda_usd = requests * prices.lambda_request + gb_seconds * prices.lambda_gb_second
+        used.append({"name": stage["name"], "runs": tasks * runs})
+    worst = {"status": "FAILED", "stages": records}
+    transitions = run_transitions(
+        worst, {"lockHeld": plan.get("concurrency") == "forbid", "stages": used}
+    )
+    requests = 2 + sum(1 for r in records if r["mode"] == "distributed")
+    worst_call = {"ms": size.lambda_timeout_seconds * 1000, "memoryMB": size.lambda_memory_mb}
+    gb_seconds, lambda_usd = _lambda([worst_call] * requests, prices)
     transitions_usd = transitions * prices.transition
     return {
         "currency": "USD",
@@ -335,6 +367,8 @@ def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str
         "stateTransitions": {"count": transitions, "usd": _round(transitions_usd)},
         "lambda": {"requests": requests, "gbSeconds": gb_seconds, "usd": _round(lambda_usd)},
         "stages": stages,
+        # Stages whose items are only known at run time (forEachFrom): not in the bound.
+        "unbounded": unknown,
     }
 
 
@@ -352,12 +386,13 @@ def cost_line(cost: dict[str, Any]) -> str:
     return (
         f"cost (estimate, {cost.get('region')}, prices {cost.get('prices')}): "
         f"{usd(cost.get('total'))} = Fargate {usd(cost.get('fargate'))}"
-        + (
-            f" + storage {usd(cost.get('ephemeralStorage'))}"
-            if cost.get("ephemeralStorage")
-            else ""
-        )
-        + f" + Step Functions {usd(transitions.get('usd'))} ({transitions.get('count')} "
+        f" + storage {usd(cost.get('ephemeralStorage'))}"
+        f" + Step Functions {usd(transitions.get('usd'))} ({transitions.get('count')} "
         f"transitions) + Lambda {usd(lambdas.get('usd'))} ({lambdas.get('requests')} "
         "requests); not counted: data transfer, NAT, CloudWatch, S3, free tiers"
+        + (
+            f"; at least, for {', '.join(cost['incomplete'])} (too many items to read)"
+            if cost.get("incomplete")
+            else ""
+        )
     )

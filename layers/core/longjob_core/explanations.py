@@ -109,8 +109,8 @@ def explain(failure: dict[str, Any]) -> Explanation:
     ):
         return Explanation(
             "Fargate Spot took its capacity back (a Spot interruption)",
-            "give the stage retries, or deploy with CapacityProvider=FARGATE for stages that "
-            "must not be interrupted",
+            'give the stage "capacity": "spot-then-on-demand" (an interrupted attempt runs '
+            'again on demand at once, without using a retry), or "on-demand"',
         )
     if _has(reason, "CannotPullContainerError"):
         return _cannot_pull(reason)
@@ -132,7 +132,8 @@ def explain(failure: dict[str, Any]) -> Explanation:
     if reason.startswith(RETRIED_ECS_ERRORS):
         return Explanation(
             "ECS did not start the task (capacity or throttling), even after the retries in place",
-            "run the job again later, or deploy with CapacityProvider=FARGATE",
+            'run the job again later, or give the stage "capacity": "on-demand" (or '
+            '"spot-then-on-demand")',
         )
     if reason.startswith(("ECS.", "AmazonECS.")):
         return Explanation(

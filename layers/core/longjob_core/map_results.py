@@ -85,10 +85,24 @@ def failure_of(entry: dict[str, Any], reason_chars: int) -> dict[str, Any]:
     }
 
 
-def usage_of(records: list[Any]) -> dict[str, Any]:
-    """What the children's task records say AWS bills (the fields an inline stage's record
-    gets in the ASL): task runs, Spot runs lost, billed seconds per capacity provider, and
-    the task size."""
+# The succeeded items' result files are read for the cost only up to this size: about 30,000
+# items' entries (each holds the child's input and output), well inside the function's memory.
+SUCCEEDED_BYTES_READ = 48 * 1024 * 1024
+
+
+def _record_of(output: Any) -> dict[str, Any] | None:
+    """The parts of a child's task record the cost needs."""
+    record = _json(output)
+    if not isinstance(record, dict):
+        return None
+    keep = ("attempts", "runs", "cpu", "memory", "storageGiB")
+    return {k: record[k] for k in keep if k in record}
+
+
+def usage_of(name: str, records: list[Any]) -> dict[str, Any]:
+    """What the children's task records say AWS bills (what an inline stage adds to the
+    run's usage in the ASL): task runs, Spot runs lost, billed seconds per capacity provider,
+    and the task size."""
     records = [r for r in records if isinstance(r, dict)]
     runs = [run for r in records for run in r.get("runs") or [] if isinstance(run, dict)]
     seconds: dict[str, int] = {}
@@ -99,6 +113,7 @@ def usage_of(records: list[Any]) -> dict[str, Any]:
             )
     sized = next((r for r in records if r.get("cpu")), {})
     return {
+        "name": name,
         "runs": sum(int(r.get("attempts") or 0) for r in records),
         "interrupted": sum(
             1
@@ -130,7 +145,8 @@ def stage_record(
     describe_execution: Callable[[str], dict[str, Any]],
 ) -> dict[str, Any]:
     """The wide stage's entry in the summary (the shape of an inline stage's, see
-    docs/design.md §7, with ``mode``, ``failed``, ``notRun`` and ``mapRun``)."""
+    docs/design.md §7, with ``mode``, ``failed``, ``notRun`` and ``mapRun``), and under
+    ``usage`` what its tasks used, which the workflow moves to the run's usage."""
     results = stage["results"]
     manifest_key = find_manifest(results, list_keys)
     manifest = json.loads(read(results["Bucket"], manifest_key)) if manifest_key else {}
@@ -150,10 +166,15 @@ def stage_record(
             for entry in json.loads(read(bucket, file["Key"]))
             if entry.get("Status") in ("FAILED", "TIMED_OUT")
         ]
-    succeeded_records = []
-    for file in (manifest.get("ResultFiles") or {}).get("SUCCEEDED") or []:
-        # Read for what the tasks cost (each child's record: its runs), one file at a time.
-        succeeded_records += [_json(e.get("Output")) for e in json.loads(read(bucket, file["Key"]))]
+    succeeded_records: list[Any] = []
+    succeeded_files = (manifest.get("ResultFiles") or {}).get("SUCCEEDED") or []
+    # Read for what the tasks cost (each child's record: its runs), one file at a time, and
+    # only while they fit the function's memory: past the budget the usage says so.
+    complete = sum(int(f.get("Size") or 0) for f in succeeded_files) <= SUCCEEDED_BYTES_READ
+    for file in succeeded_files if complete else []:
+        entries = json.loads(read(bucket, file["Key"]))
+        succeeded_records += [_record_of(e.get("Output")) for e in entries]
+        del entries
     failed_entries.sort(key=lambda entry: _epoch_ms(entry.get("StopDate")) or 0)
     keep = max(0, min(room, FAILURES_KEPT))
     for entry in failed_entries[:keep]:
@@ -185,7 +206,12 @@ def stage_record(
         "stoppedAt": _epoch_ms(described.get("stopDate")),
         "taskId": None,
         "mapRun": map_run,
-        **usage_of(succeeded_records + [_json(e.get("Cause")) for e in failed_entries]),
+        "usage": {
+            **usage_of(
+                stage["name"], succeeded_records + [_json(e.get("Cause")) for e in failed_entries]
+            ),
+            **({} if complete else {"incomplete": "the succeeded items' results were not read"}),
+        },
         "failures": [],
     }
     if map_error is not None and map_error.get("Error") != THRESHOLD_ERROR:

@@ -85,6 +85,14 @@ def item_record(index: int, reason_chars: int) -> dict[str, Any]:
         "taskId": "0" * 32,
         "startedAt": 10**13,
         "stoppedAt": 10**13,
+        # Every attempt's run, and a lost Spot run: where it ran and what it was billed.
+        "runs": [
+            {"capacity": "FARGATE_SPOT", "seconds": 31_536_000, "stopCode": "TerminationNotice"}
+        ]
+        * 12,
+        "cpu": "16384",
+        "memory": "122880",
+        "storageGiB": 200,
     }
 
 
@@ -172,6 +180,7 @@ def plan_stage(
     execution_name: str,
     retry_delay_seconds: int = DEFAULT_RETRY_DELAY,
     run_bucket: str = RUN_BUCKET_PLACEHOLDER,
+    default_capacity: str | None = None,
 ) -> dict[str, Any]:
     """One stage of the plan: its settings, its task template and its items."""
     stage = document["stages"][index]
@@ -199,8 +208,9 @@ def plan_stage(
         "onFailure": stage.get("onFailure", "stop"),
         "maxConcurrency": stage.get("maxConcurrency", 1),
         "maxAttempts": 1 + stage.get("retries", 0),
-        # None: the stack's CapacityProvider (the ASL picks each attempt's provider).
-        "capacity": stage.get("capacity", document.get("capacity")),
+        # The stage's, else the job's, else the stack's (prepare_job knows it; None when
+        # unknown: the ASL then asks for the stack's CapacityProvider).
+        "capacity": stage.get("capacity", document.get("capacity", default_capacity)),
         "timeoutSeconds": stage.get(
             "timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
         ),
@@ -301,6 +311,7 @@ def make_plan(
     overlapping_execution: str | None = None,
     retry_delay_seconds: int = DEFAULT_RETRY_DELAY,
     run_bucket: str = RUN_BUCKET_PLACEHOLDER,
+    default_capacity: str | None = None,
 ) -> dict[str, Any]:
     """The plan of a valid document (check it first with validation.check), every stage's
     items in it (see detach_items)."""
@@ -318,7 +329,9 @@ def make_plan(
         "overlappingExecution": overlapping_execution,
         "lockHeld": False,  # prepare_job sets it when it took the job's lock
         "stages": [
-            plan_stage(document, index, execution_name, retry_delay_seconds, run_bucket)
+            plan_stage(
+                document, index, execution_name, retry_delay_seconds, run_bucket, default_capacity
+            )
             for index in range(len(document["stages"]))
         ],
     }

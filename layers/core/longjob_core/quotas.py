@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from longjob_core import limits
+from longjob_core.contract import FARGATE, FARGATE_SPOT, SPOT, SPOT_THEN_ON_DEMAND
+from longjob_core.cost import spot_fallback_runs
 from longjob_core.explanations import EXPLANATION_CHARS, HINT_CHARS
 from longjob_core.failure_reports import LOG_LINE_BYTES, with_failure_details
 from longjob_core.planning import (
@@ -108,6 +110,11 @@ class Estimate:
         )
 
 
+def runs_at_most(stage: dict[str, Any]) -> int:
+    """A task's attempts, and the Spot run a spot-then-on-demand task may lose besides."""
+    return stage["maxAttempts"] + spot_fallback_runs(stage)
+
+
 def task_events(attempts: int) -> int:
     """History events of one task whose every attempt fails (its worst case)."""
     return (
@@ -127,7 +134,7 @@ def _stage_events(stage: dict[str, Any]) -> int:
     """A stage's events in the parent's history: a wide stage's tasks are in its children."""
     if stage["mode"] == DISTRIBUTED:
         return EVENTS_PER_WIDE_STAGE
-    return EVENTS_PER_STAGE + len(stage["items"]) * task_events(stage["maxAttempts"])
+    return EVENTS_PER_STAGE + len(stage["items"]) * task_events(runs_at_most(stage))
 
 
 def _where(index: int, stage: dict[str, Any]) -> str:
@@ -142,7 +149,7 @@ def history_estimate(plan: dict[str, Any]) -> Estimate:
     per_stage = [_stage_events(stage) for stage in plan["stages"]]
     total = EVENTS_PER_EXECUTION + EVENTS_IN_PLACE_RETRIES + sum(per_stage)
     children = [
-        (child_events(stage["maxAttempts"]), index)
+        (child_events(runs_at_most(stage)), index)
         for index, stage in enumerate(plan["stages"])
         if stage["mode"] == DISTRIBUTED
     ]
@@ -244,6 +251,10 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         }
         if wide:
             record.update(mode=DISTRIBUTED, failed=tasks, notRun=tasks, mapRun=_MAP_RUN_ARN)
+        elif tasks == 1 and stage.get("capacity") in (SPOT, SPOT_THEN_ON_DEMAND):
+            # The attempts Fargate Spot took back: each of them, on Spot alone.
+            lost = stage["maxAttempts"] + spot_fallback_runs(stage)
+            record["spotLost"] = {"capacity": stage["capacity"], "attempts": [10] * lost}
         stages.append(record)
     return {
         "job": plan["job"],
@@ -255,6 +266,27 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         "logGroup": _LOG_GROUP,
         "stages": stages,
         "notification": _NOTIFICATION,
+        "cost": worst_cost(len(stages)),
+    }
+
+
+def worst_cost(stages: int) -> dict[str, Any]:
+    """The largest cost object Notify adds to a summary (longjob_core.cost.run_cost)."""
+    usd = 123_456.789012  # more than any run costs, with every decimal kept
+    seconds = {"vcpuSeconds": 123_456_789_012.5, "gbSeconds": 123_456_789_012.5}
+    return {
+        "currency": "USD",
+        "estimate": True,
+        "region": _REGION,
+        "prices": "2026-12-01 (" + _REGION + " list prices)",
+        "architecture": "X86_64",
+        "total": usd,
+        "fargate": usd,
+        "taskSeconds": {FARGATE: seconds, FARGATE_SPOT: seconds},
+        "ephemeralStorage": usd,
+        "stateTransitions": {"count": 10_000_000, "usd": usd},
+        "lambda": {"requests": 1_000, "gbSeconds": 123_456.789, "usd": usd},
+        "stages": [usd] * stages,
     }
 
 

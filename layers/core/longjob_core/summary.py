@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from longjob_core.contract import FAILED_STAGE, FARGATE, FARGATE_SPOT, SPOT_LOST_CODES, stream_of
+from longjob_core.contract import FAILED_STAGE, SPOT_THEN_ON_DEMAND, stream_of
 from longjob_core.cost import cost_line, usd
 from longjob_core.explanations import explain
 from longjob_core.limits import SNS_SUBJECT_CHARS
@@ -119,9 +119,10 @@ def body(summary: dict[str, Any]) -> str:
 def stage_table(stages: list[dict[str, Any]], cost: dict[str, Any] | None = None) -> list[str]:
     """One aligned line per stage, under a header; with the run's cost, a COST column."""
     stages = clean(stages)
-    costs = {s.get("name"): s.get("usd") for s in (cost or {}).get("stages") or []}
+    costs = list((cost or {}).get("stages") or [])  # USD per stage, in the stages' order
+    costs += [None] * (len(stages) - len(costs))
     rows = [("STAGE", "STATUS", "EXIT", "ATTEMPTS", "TASKS", "DURATION", "COST")]
-    for stage in stages:
+    for stage, stage_cost in zip(stages, costs, strict=False):
         tasks = stage.get("tasks")
         rows.append(
             (
@@ -131,7 +132,7 @@ def stage_table(stages: list[dict[str, Any]], cost: dict[str, Any] | None = None
                 attempts_text(stage),
                 tasks_text(stage) if tasks else "-",
                 duration(stage),
-                usd(costs.get(stage["name"])) if tasks else "-",
+                usd(stage_cost),
             )
         )
     if cost is None:
@@ -140,24 +141,27 @@ def stage_table(stages: list[dict[str, Any]], cost: dict[str, Any] | None = None
 
 
 def attempts_text(stage: dict[str, Any]) -> str:
-    """The attempts, and how many Fargate Spot took back (they used no retry)."""
+    """The attempts, and how many Fargate Spot took back (a one-task stage)."""
     text = exit_text(stage.get("attempts"))
-    return text + (f" ({stage['interrupted']} Spot lost)" if stage.get("interrupted") else "")
-
-
-CAPACITY_WORDS = {FARGATE: "on demand", FARGATE_SPOT: "on Spot"}
+    lost = len((stage.get("spotLost") or {}).get("attempts") or [])
+    return text + (f" ({lost} Spot lost)" if lost else "")
 
 
 def placement_text(stage: dict[str, Any]) -> str | None:
-    """Where a one-task stage's attempts ran, when Spot was involved: "attempt 1 on Spot
-    (interrupted), attempt 2 on demand"."""
-    placements = stage.get("placements") or []
-    if not any(p.get("capacity") == FARGATE_SPOT for p in placements):
+    """Where a one-task stage's attempts ran when Spot took one back: "attempt 1 on Spot
+    (interrupted), attempt 2 on demand". spot-then-on-demand runs on Spot until the first
+    loss, then on demand; spot runs every attempt on Spot."""
+    spot_lost = stage.get("spotLost") or {}
+    lost = [n for n in spot_lost.get("attempts") or [] if isinstance(n, int)]
+    attempts = stage.get("attempts")
+    if not lost or not isinstance(attempts, int):
         return None
+    falls_back = spot_lost.get("capacity") == SPOT_THEN_ON_DEMAND
     return ", ".join(
-        f"attempt {p.get('attempt')} {CAPACITY_WORDS.get(p.get('capacity'), 'on ?')}"
-        + (" (interrupted)" if p.get("stopCode") in SPOT_LOST_CODES else "")
-        for p in placements
+        f"attempt {n} "
+        + ("on demand" if falls_back and n > lost[0] else "on Spot")
+        + (" (interrupted)" if n in lost else "")
+        for n in range(1, attempts + 1)
     )
 
 

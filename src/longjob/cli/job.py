@@ -49,8 +49,12 @@ def cost_bound(plan: dict[str, Any], region: str, parameters: tuple[str, ...]) -
     from longjob.stack.application import stack_parameters
     from longjob.stack.template import TemplateError
 
+    overrides = pairs(parameters, "--parameter")
     try:
-        values = stack_parameters(Path.cwd(), pairs(parameters, "--parameter"))
+        if (Path.cwd() / "template.yaml").is_file():
+            values = stack_parameters(Path.cwd(), overrides)
+        else:  # not in a project: longjob's template defaults, and the options
+            values = overrides
         prices = prices_for(region, parse_overrides(values.get("PriceOverrides")))
     except (TemplateError, PriceError) as error:
         raise UserError(str(error)) from None
@@ -61,6 +65,11 @@ def cost_bound(plan: dict[str, Any], region: str, parameters: tuple[str, ...]) -
         storage_gib=int(values.get("EphemeralStorageGiB", TaskSize.storage_gib)),
     )
     return plan_bound(plan, prices, size)
+
+
+COST_BOUND_HEADING = (
+    "\ncost bound (every task uses every attempt to its time limit, priced on demand):"
+)
 
 
 @click.command()
@@ -136,9 +145,13 @@ def plan(document_path: str, as_json: bool, region: str, parameters: tuple[str, 
             f"   {estimate.what.ljust(width)}  {estimate.value:>9,} of {estimate.limit:>9,} "
             f"{estimate.unit}"
         )
-    click.echo("\ncost bound (every task uses every attempt to its time limit, priced on demand):")
+    click.echo(COST_BOUND_HEADING)
     for stage in bound["stages"]:
-        click.echo(
-            f"   {stage['name']}: at most {usd(stage['usd'])} ({stage['taskSeconds']:,} task-s)"
-        )
+        if stage["taskSeconds"] is None:
+            click.echo(
+                f"   {stage['name']}: no bound (forEachFrom: its items are read at run time)"
+            )
+            continue
+        seconds = f"{stage['taskSeconds']:,} task-seconds"
+        click.echo(f"   {stage['name']}: at most {usd(stage['usd'])} ({seconds})")
     click.echo("   " + cost_line(bound).replace("cost (estimate", "at most (bound", 1))

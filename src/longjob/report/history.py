@@ -17,7 +17,6 @@ from longjob_core.contract import (
     label,
     stream_of,
 )
-from longjob_core.cost import prices_for, run_cost
 from longjob_core.summary import summary_from
 
 
@@ -191,13 +190,8 @@ def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def summary_of(description: dict[str, Any]) -> dict[str, Any] | None:
-    """The job summary of an ended execution (DescribeExecution), with its cost: the one
-    Notify added, or, when Notify failed, priced here from the region's list prices."""
-    summary = summary_from(description.get("output"), description.get("cause"))
-    if summary is not None and "cost" not in summary:
-        region = str(description.get("executionArn", "::::")).split(":")[3] or "us-east-1"
-        summary = {**summary, "cost": run_cost(summary, prices_for(region))}
-    return summary
+    """The job summary of an ended execution (DescribeExecution)."""
+    return summary_from(description.get("output"), description.get("cause"))
 
 
 def job_of(description: dict[str, Any]) -> dict[str, Any]:
