@@ -32,9 +32,9 @@ def test_validate_lists_every_problem_with_its_pointer(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"{bad}: /stages/0/retires: unknown field (allowed: always, capacity, cpu, env, "
-        "forEach, forEachFrom, maxConcurrency, memory, name, onFailure, retries, run, "
-        "timeoutSeconds, "
-        "toleratedFailureCount, toleratedFailurePercentage); did you mean 'retries'?",
+        "failFast, forEach, forEachFrom, maxConcurrency, memory, name, onFailure, retries, "
+        "retryOn, run, timeoutSeconds, toleratedFailureCount, toleratedFailurePercentage); did "
+        "you mean 'retries'?",
         f"{bad}: /stages/0/run/1: must be a relative path inside the scripts folder (no '..', "
         "no leading '/' or '-')",
     ]

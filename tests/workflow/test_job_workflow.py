@@ -127,6 +127,38 @@ def test_retries_run_out(run_job, tmp_path: Path) -> None:
     assert (failure["attempts"], failure["exitCode"]) == (2, 3)
 
 
+def test_a_listed_exit_code_is_retried_and_a_fail_fast_one_is_not(run_job, tmp_path: Path) -> None:
+    """retryOn / failFast (docs/design.md §5): the codes a stage retries and never retries."""
+    counter = tmp_path / "count"
+    result, summary = run_job(
+        {
+            "job": "exit-codes",
+            "stages": [
+                stage(
+                    "flaky",
+                    "flaky.sh",
+                    env={"COUNTER": str(counter), "PASS_ON": "2"},
+                    retries=3,
+                    retryOn={"exitCodes": [3]},  # flaky.sh exits 3 until it passes
+                ),
+                stage(
+                    "usage-error",
+                    "exit.sh",
+                    env={"EXIT_CODE": "2"},
+                    retries=3,
+                    failFast={"exitCodes": [2]},
+                    always=True,
+                ),
+            ],
+        }
+    )
+    assert result.error == "JobFailed"
+    flaky, usage = summary["stages"]
+    assert (flaky["status"], flaky["attempts"]) == ("SUCCEEDED", 2)
+    assert (usage["status"], usage["attempts"], usage["exitCode"]) == ("FAILED", 1, 2)
+    assert [t.exit_code for t in result.tasks] == [3, 0, 2]  # the usage error ran once
+
+
 def test_capacity_errors_are_retried(engine: LocalEngine, run_job, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     engine.inject_ecs_faults("capacity", 1)

@@ -208,6 +208,9 @@ def plan_stage(
         "onFailure": stage.get("onFailure", "stop"),
         "maxConcurrency": stage.get("maxConcurrency", 1),
         "maxAttempts": 1 + stage.get("retries", 0),
+        # Which failures are retried (empty: any), and which never are (docs/design.md §5).
+        "retryExitCodes": sorted((stage.get("retryOn") or {}).get("exitCodes", [])),
+        "failFastExitCodes": sorted((stage.get("failFast") or {}).get("exitCodes", [])),
         # The stage's, else the job's, else the stack's (prepare_job knows it; None when
         # unknown: the ASL then asks for the stack's CapacityProvider).
         "capacity": stage.get("capacity", document.get("capacity", default_capacity)),

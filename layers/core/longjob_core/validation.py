@@ -96,6 +96,7 @@ def _describe(error: ValidationError) -> list[Problem]:
         "maxItems": f"must have at most {error.validator_value} items",
         "minLength": f"must have at least {error.validator_value} character(s)",
         "maxLength": f"must have at most {error.validator_value} characters",
+        "uniqueItems": "must not list an item twice",
     }
     return [Problem(where, rules.get(kind, error.message))]
 
@@ -174,6 +175,30 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
     return problems
 
 
+def exit_code_problems(stages: list[Any]) -> list[Problem]:
+    """A code both retried and never retried says two things: refused."""
+    problems = []
+    for index, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            continue
+        retried = (stage.get("retryOn") or {}).get("exitCodes")
+        never = (stage.get("failFast") or {}).get("exitCodes")
+        if not isinstance(retried, list) or not isinstance(never, list):
+            continue
+        both = sorted(
+            {c for c in retried if isinstance(c, int)} & {c for c in never if isinstance(c, int)}
+        )
+        if both:
+            problems.append(
+                Problem(
+                    f"/stages/{index}/failFast/exitCodes",
+                    f"{', '.join(map(str, both))} also in retryOn: a code is either retried "
+                    "or failed at once",
+                )
+            )
+    return problems
+
+
 def _step(values: list[int]) -> int:
     return values[1] - values[0] if len(values) > 1 else 0
 
@@ -224,6 +249,8 @@ def check(document: Any, architecture: str | None = None) -> list[Problem]:
         for index, stage in enumerate(stages):
             if isinstance(stage, dict):
                 problems.extend(_stage_rules(index, stage, seen))
+    if isinstance(stages, list):
+        problems.extend(exit_code_problems(stages))
     if problems:
         return sorted(set(problems))
     plan = worst_plan(document)  # planned once, for both checks
