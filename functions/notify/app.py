@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from longjob_core.contract import FAILED, INVALID, SKIPPED, TIMED_OUT
+from longjob_core.contract import FAILED, INVALID, RESUMED_FOLDER, SKIPPED, TIMED_OUT
 from longjob_core.cost import PriceError, function_usage, parse_overrides, prices_for, run_cost
 from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import body, subject
@@ -58,6 +58,11 @@ class WebhookPolicy:
 @cache
 def sns_client() -> Any:
     return boto3.client("sns")
+
+
+@cache
+def s3_client() -> Any:
+    return boto3.client("s3")
 
 
 @cache
@@ -272,13 +277,39 @@ def with_cost(summary: dict[str, Any], started: float) -> dict[str, Any]:
     return {**summary, "cost": cost}
 
 
+def resumed_counts(summary: dict[str, Any], s3: Any, bucket: str) -> list[int] | None:
+    """Per stage (the summary's order), how many attempts resumed from a checkpoint: the
+    notes the checkpoint helper leaves under runs/<execution>/resumed/<stage>/. None when
+    none did, or when they cannot be listed (the notification goes on)."""
+    execution = summary.get("execution")
+    if not bucket or not isinstance(execution, str):
+        return None
+    prefix = f"runs/{execution}/{RESUMED_FOLDER}/"
+    counts: dict[str, int] = {}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                stage = item["Key"][len(prefix) :].split("/", 1)[0]
+                counts[stage] = counts.get(stage, 0) + 1
+    except Exception as error:  # noqa: BLE001 - a count must never stop the notification
+        print(f"resumed attempts not counted: {type(error).__name__}: {error}")
+        return None
+    if not counts:
+        return None
+    return [counts.get(stage.get("name"), 0) for stage in summary.get("stages") or []]
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.monotonic()
     if event.get("status") == SKIPPED:
         print(skipped_metric(event, os.environ.get("STACK_NAME", "")))  # EMF: a metric from a log
     event = with_cost(event, started)
-    # The cost goes back to the workflow, which adds it to the summary (the run's output).
-    return {"cost": event.get("cost")} | notify(
+    resumed = resumed_counts(event, s3_client(), os.environ.get("RUN_BUCKET", ""))
+    if resumed is not None:
+        event["resumed"] = resumed
+    # The cost and the resumed attempts go back to the workflow, which adds them to the
+    # summary (the run's output).
+    return {"cost": event.get("cost"), "resumed": resumed} | notify(
         event,
         topic_arn=os.environ["TOPIC_ARN"],
         webhook_parameter=os.environ.get("WEBHOOK_URL_PARAMETER", ""),

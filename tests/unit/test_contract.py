@@ -236,3 +236,11 @@ def test_the_csv_wide_stage_is_the_json_one_reading_csv() -> None:
     (choice,) = states["CSV items?"]["Choices"]
     assert choice["Next"] == "Run wide CSV stage"
     assert states["CSV items?"]["Default"] == "Run wide stage"
+
+
+def test_the_checkpoint_helper_uses_the_contracts_names() -> None:
+    """container/lib/checkpoint.py runs in the image, without longjob_core."""
+    helper = (ROOT / "container" / "lib" / "checkpoint.py").read_text()
+    assert f'CHECKPOINT_ENV = "{contract.CHECKPOINT_ENV}"' in helper
+    assert f'RESUMED_FOLDER = "{contract.RESUMED_FOLDER}"' in helper
+    assert f"'Name': '{contract.CHECKPOINT_ENV}'" in ASL

@@ -233,6 +233,16 @@ def test_redrive_resumes_from_the_failed_stage(stack, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "resuming ops-resume from stage flaky (2 of 3 stages)" in result.output
     assert ledger.read_text().split() == ["done:", "after:"]  # "done" did not run again
+    # The redriven run's tasks get the failed run's checkpoints (LONGJOB_CHECKPOINT).
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arns = [e["executionArn"] for e in executions(stack)]
+    redriven = next(
+        json.loads(d["input"])
+        for d in (sfn.describe_execution(executionArn=a) for a in arns)
+        if json.loads(d["input"]).get("checkpointsFrom")
+    )
+    assert redriven["checkpointsFrom"] == name.rsplit(":", 1)[-1]
+    assert [s["name"] for s in redriven["stages"]] == ["flaky", "after"]
     again = CliRunner().invoke(main, ["redrive", name.rsplit(":", 1)[-1], "--stack", STACK])
     assert again.exit_code == 0  # a failed run can be resumed more than once
 

@@ -19,6 +19,12 @@ ATTEMPT_ENV = "LONGJOB_ATTEMPT"
 DEADLINE_ENV = "LONGJOB_DEADLINE"
 GRACE_ENV = "LONGJOB_STOP_GRACE"
 ITEM_PLACEHOLDER = "{item}"
+# Where the task may keep its progress: an S3 URI stable for the same run, stage and item
+# across attempts and redrives (runs/<run>/checkpoints/<stage>/<task or item-N>).
+CHECKPOINT_ENV = "LONGJOB_CHECKPOINT"
+CHECKPOINTS_FOLDER = "checkpoints"
+# Where the helper notes that an attempt resumed: runs/<execution>/resumed/<stage>/…
+RESUMED_FOLDER = "resumed"
 
 # --- where a task's lines are -----------------------------------------------------------------
 CONTAINER_NAME = "toolbox"

@@ -28,6 +28,8 @@ from typing import Any
 
 from longjob_core.contract import (
     ATTEMPT_ENV,
+    CHECKPOINT_ENV,
+    CHECKPOINTS_FOLDER,
     DEADLINE_ENV,
     EXECUTION_ENV,
     GRACE_ENV,
@@ -48,6 +50,7 @@ DEFAULT_RETRY_DELAY = 10  # seconds before the first retry; doubles with each at
 # execution gives (an execution name has at most 80 characters).
 _RUNTIME_ENV_RESERVE = [
     {"Name": ATTEMPT_ENV, "Value": "11"},
+    {"Name": CHECKPOINT_ENV, "Value": "s3://" + "b" * 63 + "/" + "k" * 170 + "/item-99999999"},
     {"Name": DEADLINE_ENV, "Value": "99999999999"},
     {"Name": GRACE_ENV, "Value": "30"},
 ]
@@ -218,6 +221,15 @@ def plan_stage(
             "timeoutSeconds", document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT)
         ),
         "retryDelaySeconds": retry_delay_seconds,
+        # Its tasks' checkpoints: this run's, or on a redrive the first run's (the ASL adds
+        # `task` or `item-<index>`; contract.CHECKPOINT_ENV).
+        "checkpoint": checkpoint_prefix(
+            run_bucket,
+            document.get("checkpointsFrom", execution_name)
+            if stage.get("resume", True)
+            else execution_name,
+            stage["name"],
+        ),
         "resources": (
             {"Cpu": str(stage["cpu"]), "Memory": str(stage["memory"])} if "cpu" in stage else {}
         ),
@@ -227,6 +239,12 @@ def plan_stage(
         "reasonChars": REASON_CHARS_MAX if wide else max(0, reason_chars(len(items or ()))),
         "items": items,
     }
+
+
+def checkpoint_prefix(run_bucket: str, run: str, stage: str) -> str:
+    """The S3 prefix of a stage's checkpoints in a run (under the run bucket's expiring
+    `runs/`)."""
+    return f"s3://{run_bucket}/{RUN_PREFIX}/{run}/{CHECKPOINTS_FOLDER}/{stage}/"
 
 
 def detach_items(plan: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:

@@ -267,6 +267,7 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         "stages": stages,
         "notification": _NOTIFICATION,
         "cost": worst_cost(len(stages)),
+        "resumed": [99_999] * len(stages),  # attempts resumed from a checkpoint, per stage
     }
 
 

@@ -109,7 +109,7 @@ def body(summary: dict[str, Any]) -> str:
     if stages:
         lines.append("")
         lines += stage_table(stages, summary.get("cost"))
-    lines += cost_lines(summary)
+    lines += table_notes(summary)
     lines += failure_details(summary)
     if summary.get("cause"):
         lines += ["", str(summary["cause"])[:4000]]
@@ -165,14 +165,20 @@ def placement_text(stage: dict[str, Any]) -> str | None:
     )
 
 
-def cost_lines(summary: dict[str, Any]) -> list[str]:
-    """Where Spot attempts ran, and the run's cost line, under the stage table."""
+def table_notes(summary: dict[str, Any]) -> list[str]:
+    """Under the stage table: where Spot attempts ran, which stages resumed from their
+    checkpoints, and the run's cost line."""
     summary = clean(summary)
     lines = []
-    for stage in summary.get("stages") or []:
+    stages = summary.get("stages") or []
+    for stage in stages:
         placed = placement_text(stage)
         if placed:
             lines.append(f"{stage['name']}: {placed}")
+    resumed = summary.get("resumed") or []
+    for stage, count in zip(stages, resumed, strict=False):
+        if isinstance(count, int) and count > 0:
+            lines.append(f"{stage['name']}: {count} attempt(s) resumed from a checkpoint")
     if summary.get("cost") and summary.get("stages"):
         lines.append(cost_line(summary["cost"]))
     return ([""] if lines else []) + lines

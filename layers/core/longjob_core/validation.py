@@ -39,6 +39,8 @@ PATTERN_RULES = {
     "job": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "name": "must be 1-64 letters, digits, '_' or '-', starting with a letter or digit",
     "run": "must be a relative path inside the scripts folder (no '..', no leading '/' or '-')",
+    "checkpointsFrom": "must be an execution name (1-80 characters, no spaces, '/' or the "
+    "other characters Step Functions refuses in names)",
     "forEachFrom": "must be s3://bucket/key.json (a JSON array) or s3://bucket/key.csv (a CSV "
     "file with a header row) stored in S3",
 }

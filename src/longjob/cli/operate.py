@@ -19,10 +19,10 @@ from longjob_core.contract import FAILED_STAGE
 from longjob_core.cost import usd
 from longjob_core.summary import (
     align,
-    cost_lines,
     exit_text,
     human_duration,
     stage_table,
+    table_notes,
     tasks_text,
 )
 from longjob_core.summary import failure_details as summary_failures
@@ -294,7 +294,7 @@ def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
         f"{'' if not summary else ' / ' + summary['status']}, {_duration(description)}"
     )
     if summary and summary.get("stages"):
-        lines = stage_table(summary["stages"], summary.get("cost")) + cost_lines(summary)
+        lines = stage_table(summary["stages"], summary.get("cost")) + table_notes(summary)
         for line in lines + summary_failures(summary):
             click.echo(line)
     elif reader.attempts:  # still running: what the history says so far
@@ -405,7 +405,13 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
             f"({(summary or {}).get('status', description['status'])})"
         )
     names = [s["name"] for s in document["stages"]]
-    resumed = {**document, "stages": document["stages"][names.index(failed) :]}
+    # The failed run's checkpoints (its first run's, if it was a redrive itself): the stages
+    # run again resume where their tasks stopped, unless a stage says resume: false.
+    resumed = {
+        **document,
+        "checkpointsFrom": document.get("checkpointsFrom", description["name"]),
+        "stages": document["stages"][names.index(failed) :],
+    }
     arn = start_run(aws, stack, resumed, None)
     click.echo(
         f"resuming {document['job']} from stage {failed} "

@@ -17,7 +17,7 @@ from typing import Any
 
 from longjob_core.contract import INVALID, exit_code
 from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
-from longjob_core.summary import cost_lines, failure_details, human_duration, stage_table
+from longjob_core.summary import failure_details, human_duration, stage_table, table_notes
 
 from longjob.errors import RunInterrupted
 from longjob.report.history import (
@@ -164,7 +164,7 @@ def report(description: dict[str, Any], say: Say, details: FailureDetails | None
         say("")
         for line in stage_table(summary["stages"], summary.get("cost")):
             say(line)
-    for line in cost_lines(summary) + failure_details(summary):
+    for line in table_notes(summary) + failure_details(summary):
         say(line)
     if summary.get("reason"):
         say("")
