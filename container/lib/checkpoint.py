@@ -13,7 +13,7 @@ checkpoints). A script reads it when it starts and writes it as it goes, and on 
 
 From Python, with the scripts' lib folder on sys.path: ``checkpoint.get() -> bytes | None``
 and ``checkpoint.put(data)``. A `get` that finds a checkpoint also notes, under the run's
-`resumed/` prefix, that this attempt resumed: the run's summary counts those per stage.
+`_resumed/` prefix, that this attempt resumed: the run's summary counts those per stage.
 The content never goes to the log: the helper prints it only where it is asked to.
 """
 
@@ -24,7 +24,7 @@ import sys
 from typing import Any
 
 CHECKPOINT_ENV = "LONGJOB_CHECKPOINT"  # longjob_core.contract.CHECKPOINT_ENV
-RESUMED_FOLDER = "resumed"  # longjob_core.contract.RESUMED_FOLDER
+RESUMED_FOLDER = "_resumed"  # longjob_core.contract.RESUMED_FOLDER
 FOUND, NONE, ERROR = 0, 1, 2
 
 
@@ -85,7 +85,7 @@ def clear(s3: Any = None) -> None:
 
 
 def _note_resumed(s3: Any, bucket: str, key: str) -> None:
-    """runs/<this execution>/resumed/<stage>/<task>-<attempt>: what the summary counts."""
+    """runs/<this execution>/_resumed/<stage>/<task>-<attempt>: what the summary counts."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     execution = os.environ.get("LONGJOB_EXECUTION", "")

@@ -29,6 +29,7 @@ LIST = (
     "AND tablename LIKE :'pattern' ORDER BY tablename"
 )
 ANALYZE = "SELECT format('ANALYZE public.%I', :'table') \\gexec"
+STOPPED = 143  # 128 + SIGTERM, as a shell reports it
 stopping = False
 
 
@@ -43,9 +44,15 @@ def psql(database: str, sql: str, **variables: str) -> str:
         capture_output=True,
         check=False,
     )
+    if result.returncode < 0 or stopping:  # SIGTERM reached psql too (its process group)
+        raise Stopped
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip() or f"psql exited {result.returncode}")
     return result.stdout
+
+
+class Stopped(Exception):
+    """SIGTERM: the table in progress is given up; the checkpoint has the last one done."""
 
 
 def stop(_signum: int, _frame: Any) -> None:
@@ -64,21 +71,25 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         saved = checkpoint.get()
+        done = json.loads(saved)["done"] if saved else None
         tables = psql(options.database, LIST, pattern=options.pattern).split()
-    except (checkpoint.CheckpointError, RuntimeError) as error:
+    except Stopped:
+        return STOPPED
+    except (checkpoint.CheckpointError, RuntimeError, ValueError, KeyError, TypeError) as error:
         print(f"analyze_partitions: {error}", file=sys.stderr)
         return 1
-    done = json.loads(saved)["done"] if saved else None
     todo = [t for t in tables if done is None or t > done]
     if done is not None:
         print(f"analyze_partitions: resuming after {done}: {len(todo)} of {len(tables)} left")
     for table in todo:
-        if stopping:
-            print("analyze_partitions: stopped; the next attempt resumes from the checkpoint")
-            return 143
         try:
+            if stopping:
+                raise Stopped
             psql(options.database, ANALYZE, table=table)
             checkpoint.put(json.dumps({"done": table}).encode())
+        except Stopped:
+            print("analyze_partitions: stopped; the next attempt resumes from the checkpoint")
+            return STOPPED
         except (checkpoint.CheckpointError, RuntimeError) as error:
             print(f"analyze_partitions: {table}: {error}", file=sys.stderr)
             return 1
@@ -86,9 +97,12 @@ def main() -> int:
         pause_until = time.monotonic() + options.pause
         while not stopping and time.monotonic() < pause_until:
             time.sleep(0.05)
-    checkpoint.clear()
+    try:
+        checkpoint.clear()  # all done: nothing to resume
+    except checkpoint.CheckpointError as error:
+        print(f"analyze_partitions: {error} (the work is done)", file=sys.stderr)
     print(f"analyze_partitions: {len(tables)} table(s) analyzed")
-    return 143 if stopping else 0
+    return 0
 
 
 if __name__ == "__main__":

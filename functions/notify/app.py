@@ -35,6 +35,9 @@ NOTIFY_ON_FAILURE = {FAILED, TIMED_OUT, INVALID, SKIPPED}
 METRIC_NAMESPACE = "longjob"
 WEBHOOK_BYTES = 24_000  # under Teams' ~28 KB and Slack's 40,000 characters, with room
 SKIPPED_METRIC = "RunsSkipped"
+# Resume notes read at most (10 pages of ListObjectsV2): the notification must go within the
+# function's timeout, whatever a wide stage did. Past it the counts are a lower bound.
+RESUMED_NOTES_READ = 10_000
 
 
 class NotificationFailed(Exception):
@@ -279,15 +282,18 @@ def with_cost(summary: dict[str, Any], started: float) -> dict[str, Any]:
 
 def resumed_counts(summary: dict[str, Any], s3: Any, bucket: str) -> list[int] | None:
     """Per stage (the summary's order), how many attempts resumed from a checkpoint: the
-    notes the checkpoint helper leaves under runs/<execution>/resumed/<stage>/. None when
+    notes the checkpoint helper leaves under runs/<execution>/_resumed/<stage>/. None when
     none did, or when they cannot be listed (the notification goes on)."""
     execution = summary.get("execution")
     if not bucket or not isinstance(execution, str):
         return None
     prefix = f"runs/{execution}/{RESUMED_FOLDER}/"
     counts: dict[str, int] = {}
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"MaxItems": RESUMED_NOTES_READ}
+    )
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in pages:
             for item in page.get("Contents", []):
                 stage = item["Key"][len(prefix) :].split("/", 1)[0]
                 counts[stage] = counts.get(stage, 0) + 1

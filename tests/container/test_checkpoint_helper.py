@@ -21,7 +21,7 @@ checkpoint = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(checkpoint)
 
 BUCKET = "run-bucket"
-URI = f"s3://{BUCKET}/runs/first-run/checkpoints/loop/item-3"
+URI = f"s3://{BUCKET}/runs/first-run/_checkpoints/loop/item-3"
 
 
 @pytest.fixture
@@ -54,9 +54,9 @@ def test_none_then_put_then_get_then_clear(s3) -> None:
     assert main("get") == (1, b"")  # none yet: start from the beginning
     assert main("put", stdin=b'{"done": "events_07"}') == (0, b"")
     assert main("get") == (0, b'{"done": "events_07"}')
-    # That get resumed: noted under this execution's resumed/ prefix for the summary.
-    notes = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/redriven-run/resumed/")["Contents"]
-    assert [n["Key"] for n in notes] == ["runs/redriven-run/resumed/loop/item-3-2"]
+    # That get resumed: noted under this execution's _resumed/ prefix for the summary.
+    notes = s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/redriven-run/_resumed/")["Contents"]
+    assert [n["Key"] for n in notes] == ["runs/redriven-run/_resumed/loop/item-3-2"]
     assert main("clear") == (0, b"")
     assert main("get") == (1, b"")
 

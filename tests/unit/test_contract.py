@@ -88,7 +88,12 @@ def test_the_asl_uses_the_contracts_statuses_and_names() -> None:
     """Every upper-case word the ASL writes in quotes is a status or a variable name the
     contract knows."""
     words = set(re.findall(r"'([A-Z][A-Z_]{5,})'", ASL))
-    names = {contract.ATTEMPT_ENV, contract.DEADLINE_ENV, contract.GRACE_ENV}
+    names = {
+        contract.ATTEMPT_ENV,
+        contract.DEADLINE_ENV,
+        contract.GRACE_ENV,
+        contract.CHECKPOINT_ENV,
+    }
     providers = {contract.FARGATE, contract.FARGATE_SPOT}
     assert words == set(contract.JOB_STATUSES) | names | providers
 

@@ -39,10 +39,13 @@ def retried(stage_fields: dict[str, Any], failure: dict[str, Any], attempt: int 
     return False
 
 
-def exited(code: int | None) -> dict[str, str]:
+def exited(code: int | None, **task_fields: str) -> dict[str, str]:
     container = {} if code is None else {"ExitCode": code}
     task = {"TaskArn": "arn:aws:ecs:us-east-1:1:task/c/t", "Containers": [container]}
-    return {"Error": "States.TaskFailed", "Cause": json.dumps(task)}
+    return {"Error": "States.TaskFailed", "Cause": json.dumps({**task, **task_fields})}
+
+
+SPOT_LOST = exited(143, CapacityProviderName="FARGATE_SPOT", StopCode="SpotInterruption")
 
 
 TIMED_OUT = {"Error": "States.Timeout", "Cause": "the attempt ran out of time"}
@@ -66,6 +69,11 @@ TIMED_OUT = {"Error": "States.Timeout", "Cause": "the attempt ran out of time"}
         # A task that never ran has no exit code: retried by default, not with retryOn.
         ({"retries": 2}, exited(None), True),
         ({"retries": 2, "retryOn": {"exitCodes": [75]}}, exited(None), False),
+        # Fargate Spot taking the task back is not the script's exit: retried whatever the
+        # codes say (on a spot stage; spot-then-on-demand moves to on demand without a retry).
+        ({"retries": 1, "capacity": "spot", "retryOn": {"exitCodes": [75]}}, SPOT_LOST, True),
+        ({"retries": 1, "capacity": "spot", "failFast": {"exitCodes": [143]}}, SPOT_LOST, True),
+        ({"capacity": "spot"}, SPOT_LOST, False),  # no retries left
         # Infrastructure errors that outlived the in-place retries are not the script's.
         ({"retries": 2}, {"Error": "ECS.AmazonECSException", "Cause": "x"}, False),
     ],

@@ -22,9 +22,11 @@ ITEM_PLACEHOLDER = "{item}"
 # Where the task may keep its progress: an S3 URI stable for the same run, stage and item
 # across attempts and redrives (runs/<run>/checkpoints/<stage>/<task or item-N>).
 CHECKPOINT_ENV = "LONGJOB_CHECKPOINT"
-CHECKPOINTS_FOLDER = "checkpoints"
+# The folders start with "_", which no stage name can: a wide stage's objects are under
+# runs/<execution>/<stage>/, and the task role may write checkpoints.
+CHECKPOINTS_FOLDER = "_checkpoints"
 # Where the helper notes that an attempt resumed: runs/<execution>/resumed/<stage>/…
-RESUMED_FOLDER = "resumed"
+RESUMED_FOLDER = "_resumed"
 
 # --- where a task's lines are -----------------------------------------------------------------
 CONTAINER_NAME = "toolbox"

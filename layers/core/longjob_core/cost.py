@@ -222,6 +222,34 @@ def _lambda(invocations: list[dict[str, Any]], prices: Prices) -> tuple[float, f
     ) * prices.lambda_request + gb_seconds * prices.lambda_gb_second
 
 
+def _priced(
+    prices: Prices,
+    architecture: str,
+    fargate: float,
+    storage: float,
+    transitions: int,
+    invocations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What a cost and a bound share: the region, the table, and the figures in USD."""
+    gb_seconds, lambda_usd = _lambda(invocations, prices)
+    transitions_usd = transitions * prices.transition
+    return {
+        "currency": "USD",
+        "region": prices.region,
+        "prices": f"{prices.version} ({prices.table_region} list prices)",
+        "architecture": architecture,
+        "total": _round(fargate + storage + transitions_usd + lambda_usd),
+        "fargate": _round(fargate),
+        "ephemeralStorage": _round(storage),
+        "stateTransitions": {"count": transitions, "usd": _round(transitions_usd)},
+        "lambda": {
+            "requests": len(invocations),
+            "gbSeconds": round(gb_seconds, 3),
+            "usd": _round(lambda_usd),
+        },
+    }
+
+
 def run_cost(
     summary: dict[str, Any],
     prices: Prices,
@@ -257,32 +285,20 @@ def run_cost(
         per_stage.append(_round(compute + disk))
         for provider, billed in seconds.items():
             if billed:
-                totals = providers.setdefault(provider, {"vcpuSeconds": 0.0, "gbSeconds": 0.0})
-                totals["vcpuSeconds"] += billed * _number(size["cpu"], 0) / 1024
-                totals["gbSeconds"] += billed * _number(size["memory"], 0) / 1024
+                sums = providers.setdefault(provider, {"vcpuSeconds": 0.0, "gbSeconds": 0.0})
+                sums["vcpuSeconds"] += billed * _number(size["cpu"], 0) / 1024
+                sums["gbSeconds"] += billed * _number(size["memory"], 0) / 1024
     incomplete = [name for name, u in used.items() if u.get("incomplete")]
-    transitions = run_transitions(summary, usage)
     invocations = [f for f in usage.get("functions") or [] if isinstance(f, dict)]
     invocations += list(extra_functions)
-    gb_seconds, lambda_usd = _lambda(invocations, prices)
-    transitions_usd = transitions * prices.transition
+    totals = _priced(
+        prices, architecture, fargate, storage, run_transitions(summary, usage), invocations
+    )
     return {
-        "currency": "USD",
+        **totals,
         "estimate": True,
-        "region": prices.region,
-        "prices": f"{prices.version} ({prices.table_region} list prices)",
-        "architecture": architecture,
-        "total": _round(fargate + storage + transitions_usd + lambda_usd),
-        "fargate": _round(fargate),
         "taskSeconds": {
             p: {k: round(v, 1) for k, v in t.items()} for p, t in sorted(providers.items())
-        },
-        "ephemeralStorage": _round(storage),
-        "stateTransitions": {"count": transitions, "usd": _round(transitions_usd)},
-        "lambda": {
-            "requests": len(invocations),
-            "gbSeconds": round(gb_seconds, 3),
-            "usd": _round(lambda_usd),
         },
         "stages": per_stage,
         # Wide stages too large to read every item's record: their cost is a lower bound.
@@ -353,19 +369,12 @@ def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str
     )
     requests = 2 + sum(1 for r in records if r["mode"] == "distributed")
     worst_call = {"ms": size.lambda_timeout_seconds * 1000, "memoryMB": size.lambda_memory_mb}
-    gb_seconds, lambda_usd = _lambda([worst_call] * requests, prices)
-    transitions_usd = transitions * prices.transition
+    totals = _priced(
+        prices, size.architecture, fargate, storage, transitions, [worst_call] * requests
+    )
     return {
-        "currency": "USD",
+        **totals,
         "bound": True,
-        "region": prices.region,
-        "prices": f"{prices.version} ({prices.table_region} list prices)",
-        "architecture": size.architecture,
-        "total": _round(fargate + storage + transitions_usd + lambda_usd),
-        "fargate": _round(fargate),
-        "ephemeralStorage": _round(storage),
-        "stateTransitions": {"count": transitions, "usd": _round(transitions_usd)},
-        "lambda": {"requests": requests, "gbSeconds": gb_seconds, "usd": _round(lambda_usd)},
         "stages": stages,
         # Stages whose items are only known at run time (forEachFrom): not in the bound.
         "unbounded": unknown,

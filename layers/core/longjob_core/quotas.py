@@ -267,7 +267,11 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         "stages": stages,
         "notification": _NOTIFICATION,
         "cost": worst_cost(len(stages)),
-        "resumed": [99_999] * len(stages),  # attempts resumed from a checkpoint, per stage
+        # Attempts resumed from a checkpoint, per stage: at most every run of every task.
+        "resumed": [
+            (WIDE_ITEMS_MAX if s["items"] is None else len(s["items"])) * runs_at_most(s)
+            for s in plan["stages"]
+        ],
     }
 
 
