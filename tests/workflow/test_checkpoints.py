@@ -27,7 +27,7 @@ from longjob.report.watcher import report
 from longjob.stack.application import load_application
 from longjob.stack.local import LocalStack
 
-from .conftest import job_summary
+from .conftest import job_summary, scratch
 
 TABLES = [f"lj_part_{i:02d}" for i in range(20)]
 PG = {"PGHOST": "127.0.0.1", "PGUSER": "root"}
@@ -124,10 +124,41 @@ def test_an_interrupted_loop_resumes_at_its_checkpoint(
     assert any("analyze_partitions: resuming after lj_part_" in line for line in logged), logged
     assert summary["resumed"] == [1]
     assert "analyze: 1 attempt(s) resumed from a checkpoint" in text
+    # The template's checkpoint statements are what the helper and Notify need, no more.
+    roles = {row["role"]: row for row in local.iam_report() or []}
+    assert {r: row["denied"] for r, row in roles.items()} == {r: [] for r in roles}
+    unused = roles["longjob-local-TaskRole"]["unusedStatements"]
+    assert not any(s.startswith("checkpoints") for s in unused), unused
     # The checkpoint's content never reaches the history, the logs or the notification.
     for where in (history, "\n".join(logged), result.notifications[-1].message, text):
         assert '"done"' not in where
         assert '\\"done\\"' not in where
+
+
+def test_without_list_bucket_a_missing_checkpoint_is_access_denied(
+    project: Path, tmp_path: Path, partitions: list[str]
+) -> None:
+    """S3 answers a missing object with 403 to a caller who may not list the bucket: the
+    template's ListBucket statement is what lets a first attempt start from the beginning."""
+    copy = scratch(
+        project,
+        tmp_path,
+        (
+            "                Action: s3:ListBucket\n"
+            "                Resource: !GetAtt RunBucket.Arn\n"
+            "              - Effect: Allow\n"
+            "                Action: [s3:GetObject",
+            "                Action: [s3:GetObject",
+        ),
+    )
+    with LocalStack(load_application(copy, X86), ProcessLauncher(copy), 2.0) as stack:
+        result, summary, _text, logged, _history = run(
+            stack, {"job": "partitions", "stages": [analyze()]}
+        )
+    assert result.status == "FAILED"
+    assert summary["stages"][0]["exitCode"] == 1
+    assert any("cannot read the checkpoint" in line and "AccessDenied" in line for line in logged)
+    assert analyzed(logged) == []
 
 
 def test_a_redrive_resumes_from_the_failed_runs_checkpoints(

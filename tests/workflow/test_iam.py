@@ -224,12 +224,19 @@ def test_cli_iam_report_and_no_iam_warning(project: Path, tmp_path: Path) -> Non
 
 def test_the_example_jobs_use_the_task_roles_statements(project: Path) -> None:
     """What db-maintenance needs of the task role is what the template grants it, except
-    the secret prefixes (its databases need no password here)."""
+    the secret prefixes (its databases need no password here) and the checkpoints (its
+    scripts keep none; test_checkpoints uses them)."""
     document = json.loads((ROOT / "jobs" / "examples" / "db-maintenance.json").read_text())
     _, summary, report = run_job(project, document)
     assert summary["status"] == "SUCCEEDED", summary
     task_role = report["longjob-local-TaskRole"]
-    assert task_role["unusedStatements"] == ["secrets-by-reference[0]", "secrets-by-reference[1]"]
+    assert task_role["unusedStatements"] == [
+        "secrets-by-reference[0]",
+        "secrets-by-reference[1]",
+        "checkpoints[0]",
+        "checkpoints[1]",
+        "checkpoints[2]",
+    ]
     assert task_role["denied"] == []
     assert {row["role"]: row["denied"] for row in report.values()} == {role: [] for role in report}
 

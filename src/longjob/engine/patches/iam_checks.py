@@ -186,6 +186,19 @@ def _kms_requests(self: Any, action: str, bucket: str | None, identity: Identity
     return [Request(kms_action, key, context) for kms_action in wanted]
 
 
+def _missing_key(bucket: str | None, key: str | None) -> bool:
+    """Whether the bucket exists and has no object ``key``."""
+    from moto.s3.models import s3_backends
+
+    found = s3_backends.bucket_accounts.get(bucket or "")
+    if found is None or not key:
+        return False
+    try:
+        return key not in s3_backends[found]["global"].get_bucket(bucket).keys
+    except Exception:  # noqa: BLE001 - no such bucket: S3 answers that itself
+        return False
+
+
 def _s3_action(self: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
     caller = _checked_caller(self)
     if caller is None:
@@ -207,6 +220,10 @@ def _s3_action(self: Any, bucket_name: str | None = None, key_name: str | None =
             context["s3:prefix"] = prefix[0] if isinstance(prefix, list) else prefix
     requests = requests_for(Call("s3", action, params), identity, context)
     requests += _kms_requests(self, action, bucket_name, identity)
+    if action in ("GetObject", "HeadObject") and _missing_key(bucket_name, key_name):
+        # A missing object is 404 only to a caller who may list the bucket; S3 answers
+        # anyone else 403 Access Denied (GetObject; docs/aws-facts.md).
+        requests += requests_for(Call("s3", "ListObjectsV2", {"Bucket": bucket_name}), identity)
     try:
         authorizer.check(principal, requests)
     except AccessDenied as denial:
