@@ -6,6 +6,10 @@ is also counted in a CloudWatch metric (an alarm watches it), so no run is dropp
 Each failed task is explained, with its last log lines (read from its stream: the
 function's role may read the task log group's streams, nothing else) and links
 (longjob_core.failure_reports).
+
+It also sends an approval stage's request (an event with ``approval``): it stores the task
+token in the lock table first (longjob_core.approvals), and a request that cannot be sent
+fails the stage, so that no run waits for an answer nobody was asked for.
 """
 
 from __future__ import annotations
@@ -24,14 +28,23 @@ from functools import cache
 from typing import Any
 
 import boto3
-from longjob_core.contract import FAILED, INVALID, RESUMED_FOLDER, SKIPPED, TIMED_OUT
+from longjob_core.approvals import Request, new_item, request_body, request_subject
+from longjob_core.contract import (
+    FAILED,
+    INVALID,
+    REJECTED,
+    RESUMED_FOLDER,
+    SKIPPED,
+    TIMED_OUT,
+    WAITING,
+)
 from longjob_core.cost import PriceError, function_usage, parse_overrides, prices_for, run_cost
 from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import body, subject
 
 # The "failure" policy sends what needs a person: runs that failed, timed out, were
-# invalid, or were skipped because another run of the job was still going.
-NOTIFY_ON_FAILURE = {FAILED, TIMED_OUT, INVALID, SKIPPED}
+# invalid or rejected, or were skipped because another run of the job was still going.
+NOTIFY_ON_FAILURE = {FAILED, TIMED_OUT, INVALID, SKIPPED, REJECTED}
 METRIC_NAMESPACE = "longjob"
 WEBHOOK_BYTES = 24_000  # under Teams' ~28 KB and Slack's 40,000 characters, with room
 SKIPPED_METRIC = "RunsSkipped"
@@ -69,6 +82,11 @@ def s3_client() -> Any:
 
 
 @cache
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+@cache
 def ssm_client() -> Any:
     return boto3.client("ssm")
 
@@ -99,20 +117,26 @@ def webhook_url(parameter_name: str, ssm: Any) -> str:
     return response["Parameter"]["Value"]
 
 
+def escaped_block(title: str, text: str) -> str:
+    """A title, then a text as a code block (see webhook_text)."""
+
+    def escape(text: str) -> str:
+        # Slack requires &, < and > escaped; Mattermost and Teams show the entities too.
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    fence = "`" * 3
+    block = escape(text).replace(fence, "'" * 3)  # the block cannot be closed early
+    return f"{escape(title)}\n{fence}\n{block}{fence}"
+
+
 def webhook_text(summary: dict[str, Any]) -> str:
     """The subject, then the body as a code block: chat mark-up that an item, a reason or a
     field name carries (links, mentions, <!channel>) is shown, never acted on. Chat services
     take less than SNS (Slack cuts a message's text at 40,000 characters, Teams refuses one
     over about 28 KB): over WEBHOOK_BYTES, each failure keeps fewer log lines, down to none."""
 
-    def escape(text: str) -> str:
-        # Slack requires &, < and > escaped; Mattermost and Teams show the entities too.
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
     def render(summary: dict[str, Any]) -> str:
-        fence = "`" * 3
-        block = escape(body(summary)).replace(fence, "'" * 3)  # the block cannot be closed early
-        return f"{escape(subject(summary))}\n{fence}\n{block}{fence}"
+        return escaped_block(subject(summary), body(summary))
 
     text = render(summary)
     for keep in (5, 2, 0):
@@ -227,16 +251,48 @@ def notify(
         return {"sent": [], "skipped": f"notify policy {summary.get('notify')!r}"}
     if details is not None:
         summary = details(summary)
-    text = body(summary)
+    return publish(
+        Message(subject(summary), body(summary), webhook_text(summary), summary, status),
+        topic_arn,
+        webhook_parameter,
+        sns,
+        ssm,
+        webhook,
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for every channel: SNS gets the subject and text, the webhook its own
+    rendering; the attributes let subscribers filter by job, status and execution."""
+
+    subject: str
+    text: str
+    webhook_text: str
+    summary: dict[str, Any]
+    status: str
+
+
+def publish(
+    message: Message,
+    topic_arn: str,
+    webhook_parameter: str,
+    sns: Any,
+    ssm: Any,
+    webhook: WebhookPolicy | None = None,
+) -> dict[str, Any]:
+    """Sends ``message`` to the topic and, when one is set, the webhook; raises
+    NotificationFailed naming every channel that failed (the others were still tried)."""
+    summary = message.summary
     sent, errors = [], []
     try:
         sns.publish(
             TopicArn=topic_arn,
-            Subject=subject(summary),
-            Message=text,
+            Subject=message.subject,
+            Message=message.text,
             MessageAttributes={
                 "job": {"DataType": "String", "StringValue": str(summary.get("job", "?"))},
-                "status": {"DataType": "String", "StringValue": status},
+                "status": {"DataType": "String", "StringValue": message.status},
                 "execution": {
                     "DataType": "String",
                     "StringValue": str(summary.get("execution", "?")),
@@ -248,7 +304,7 @@ def notify(
         errors.append(f"sns: {type(error).__name__}: {error}")
     if webhook_parameter:
         try:
-            post_webhook(webhook_url(webhook_parameter, ssm), webhook_text(summary), webhook)
+            post_webhook(webhook_url(webhook_parameter, ssm), message.webhook_text, webhook)
             sent.append("webhook")
         except WebhookFailed as error:
             errors.append(f"webhook: {error}")  # never the URL: it is a secret
@@ -305,7 +361,45 @@ def resumed_counts(summary: dict[str, Any], s3: Any, bucket: str) -> list[int] |
     return [counts.get(stage.get("name"), 0) for stage in summary.get("stages") or []]
 
 
+def request_approval(
+    event: dict[str, Any],
+    table: str,
+    dynamodb: Any,
+    send: Callable[[Message], dict[str, Any]],
+    stack: str | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An approval stage's request: the token stored (with a fresh answer key) where only
+    the stack's roles and its operators read, then the request sent on every channel,
+    whatever the job's notify policy (nobody could answer otherwise). The token is never
+    logged, returned or sent."""
+    now = now or datetime.now(UTC)
+    request = Request.of(event["approval"])
+    dynamodb.put_item(
+        TableName=table, Item=new_item(request, event["approval"]["token"], now.timestamp())
+    )
+    summary = event.get("summary") or {}
+    subject_text = request_subject(summary, request)
+    text = request_body(summary, request, now, stack)
+    sent = send(Message(subject_text, text, escaped_block(subject_text, text), summary, WAITING))
+    return {"requested": request.stage, **sent}
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if "approval" in event:  # an approval stage (Ask approval, .waitForTaskToken)
+        return request_approval(
+            event,
+            os.environ["LOCK_TABLE"],
+            dynamodb_client(),
+            lambda message: publish(
+                message,
+                os.environ["TOPIC_ARN"],
+                os.environ.get("WEBHOOK_URL_PARAMETER", ""),
+                sns_client(),
+                ssm_client(),
+            ),
+            os.environ.get("STACK_NAME") or None,
+        )
     started = time.monotonic()
     if event.get("status") == SKIPPED:
         print(skipped_metric(event, os.environ.get("STACK_NAME", "")))  # EMF: a metric from a log

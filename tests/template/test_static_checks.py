@@ -63,6 +63,10 @@ STATELINT_GAPS = {
     '$stage.toleratedFailurePercentage %}" but should be an Integer',
     'State Machine.States.Run wide stage.ToleratedFailureCount is "{% '
     '$stage.toleratedFailureCount %}" but should be an Integer',
+    # A Task's TimeoutSeconds, "in JSONata states, a JSONata expression that evaluates to an
+    # integer" (the approval stage's wait: $stage is bound by Next stage?).
+    'State Machine.States.Ask approval.TimeoutSeconds is "{% $stage.timeoutSeconds %}" but '
+    "should be an Integer",
     # Label: "A string that uniquely identifies a Map state" (up to 40 characters).
     'Field "Label" not allowed in State Machine.States.Run wide stage',
     # ReaderConfig.InputType: "CSV, JSON, JSONL, PARQUET, MANIFEST".

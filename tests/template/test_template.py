@@ -177,6 +177,7 @@ def test_outputs(full: DeployedTemplate) -> None:
         "TopicArn",
         "LogGroupName",
         "RunBucketName",
+        "LockTableName",
     }
     assert full.outputs["LogGroupName"]["Value"] == full.ref("TaskLogGroup")
     assert full.outputs["RunBucketName"]["Value"] == full.ref("RunBucket")

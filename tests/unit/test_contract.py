@@ -95,7 +95,8 @@ def test_the_asl_uses_the_contracts_statuses_and_names() -> None:
         contract.CHECKPOINT_ENV,
     }
     providers = {contract.FARGATE, contract.FARGATE_SPOT}
-    assert words == set(contract.JOB_STATUSES) | names | providers
+    approvals = {contract.APPROVED, contract.WAITING}
+    assert words == set(contract.JOB_STATUSES) | names | providers | approvals
 
 
 def test_the_asl_uses_the_contracts_capacities_and_fargate_billing() -> None:
@@ -249,3 +250,28 @@ def test_the_checkpoint_helper_uses_the_contracts_names() -> None:
     assert f'CHECKPOINT_ENV = "{contract.CHECKPOINT_ENV}"' in helper
     assert f'RESUMED_FOLDER = "{contract.RESUMED_FOLDER}"' in helper
     assert f"'Name': '{contract.CHECKPOINT_ENV}'" in ASL
+
+
+def test_an_approval_stage_speaks_the_contract_everywhere() -> None:
+    """The ASL's approval states use the contract's mode, item key, error and answer sizes;
+    the watcher reads the state by its ASL name; Notify is what Ask approval invokes."""
+    from longjob.report.approvals import ASK_STATE
+
+    states = json.loads(ASL)["States"]
+    ask, check = states[ASK_STATE], states["Check answer"]
+    assert ask["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert ask["Arguments"]["FunctionName"] == "${NotifyFunctionArn}"
+    assert ask["Arguments"]["Payload"]["approval"]["token"] == "{% $states.context.Task.Token %}"
+    assert [c["ErrorEquals"] for c in ask["Catch"]] == [
+        [contract.REJECTED_ERROR],
+        ["States.Timeout"],
+        ["States.ALL"],
+    ]
+    assert ask["Next"] == "Check answer"
+    key = check["Arguments"]["Key"]["job"]["S"]
+    assert f"'{contract.APPROVAL_KEY_PREFIX}' & $states.input.execution" in key
+    assert f"mode = '{contract.APPROVAL_MODE}'" in json.dumps(states["Next stage?"])
+    for limit in (contract.ANSWER_BY_CHARS, contract.ANSWER_COMMENT_CHARS):
+        assert f", 0, {limit}), /[^ -~]/, '?')" in check["Assign"]["results"]
+        assert f", 0, {limit}), /[^ -~]/, '?')" in ask["Catch"][0]["Assign"]["results"]
+    assert "answerKey = :key" == check["Arguments"]["ConditionExpression"]

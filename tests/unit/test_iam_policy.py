@@ -98,10 +98,34 @@ def test_arn_like_matches_each_arn_part() -> None:
     assert not allows(statements, "ecs:RunTask", "t", {"ecs:cluster": other_account})
 
 
+def test_for_all_values_and_for_any_value_test_each_value() -> None:
+    """IAM's set operators: ForAllValues holds when every value matches (and when the
+    request has none, IAM's documented rule); ForAnyValue when one does."""
+    every = [
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:PutItem",
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["approval/*"]}},
+        }
+    ]
+    assert allows(every, "dynamodb:PutItem", "t", {"dynamodb:LeadingKeys": ["approval/run-1"]})
+    assert not allows(every, "dynamodb:PutItem", "t", {"dynamodb:LeadingKeys": ["nightly"]})
+    assert not allows(
+        every, "dynamodb:PutItem", "t", {"dynamodb:LeadingKeys": ["approval/x", "nightly"]}
+    )
+    assert allows(every, "dynamodb:PutItem", "t", {})  # no key: ForAllValues holds
+    some = [{**every[0], "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}}}]
+    assert allows(some, "dynamodb:PutItem", "t", {"aws:TagKeys": ["b", "a"]})
+    assert not allows(some, "dynamodb:PutItem", "t", {"aws:TagKeys": ["b"]})
+    assert not allows(some, "dynamodb:PutItem", "t", {})
+
+
 @pytest.mark.parametrize(
     "condition",
     [
-        {"ForAnyValue:StringEquals": {"aws:TagKeys": ["a"]}},
+        {"ForAnyValue:ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}},
+        {"ForAllValues:Null": {"aws:TagKeys": "true"}},
         {"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
         {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
     ],

@@ -175,10 +175,10 @@ def test_invalid_document_lists_every_problem() -> None:
         "README's Security model)",
         "/stages/0/env/DB_PASSWORD: looks like a secret: pass a reference (ssm:/path or "
         "secretsmanager:name), never the value",
-        "/stages/0/retires: unknown field (allowed: always, capacity, cpu, env, failFast, "
-        "forEach, forEachFrom, maxConcurrency, memory, name, onFailure, resume, retries, "
-        "retryOn, run, timeoutSeconds, toleratedFailureCount, toleratedFailurePercentage); did "
-        "you mean 'retries'?",
+        "/stages/0/retires: unknown field (allowed: always, approval, capacity, cpu, env, "
+        "failFast, forEach, forEachFrom, maxConcurrency, memory, name, onFailure, resume, "
+        "retries, retryOn, run, timeoutSeconds, toleratedFailureCount, "
+        "toleratedFailurePercentage); did you mean 'retries'?",
         '/stages/0/run/0: must be one of "bash", "sh", "python", "python3"',
         "/stages/0/run/1: must be a relative path inside the scripts folder (no '..', no "
         "leading '/' or '-')",

@@ -28,6 +28,22 @@ CHECKPOINTS_FOLDER = "_checkpoints"
 # Where the helper notes that an attempt resumed: runs/<execution>/resumed/<stage>/…
 RESUMED_FOLDER = "_resumed"
 
+# --- approval gates ---------------------------------------------------------------------------
+# A stage with `approval` runs no task: the workflow waits (.waitForTaskToken) until
+# `longjob approve` sends the task token back. The token is kept in the stack's lock table
+# under APPROVAL_KEY_PREFIX + execution name (no job name contains "/": no lock collides);
+# a rejection is SendTaskFailure with REJECTED_ERROR, its cause the answer (ANSWER_*).
+APPROVAL_MODE = "approval"
+APPROVAL_KEY_PREFIX = "approval/"
+REJECTED_ERROR = "longjob.Rejected"
+ANSWER_BY_CHARS = 256  # the answering principal's ARN, as the summary keeps it
+ANSWER_COMMENT_CHARS = 500
+
+
+def approval_key(execution_name: str) -> str:
+    return APPROVAL_KEY_PREFIX + execution_name
+
+
 # --- where a task's lines are -----------------------------------------------------------------
 CONTAINER_NAME = "toolbox"
 # awslogs names a task's stream <awslogs-stream-prefix>/<container name>/<task id>.
@@ -58,8 +74,13 @@ FAILED = "FAILED"
 TIMED_OUT = "TIMED_OUT"
 SKIPPED = "SKIPPED"
 INVALID = "INVALID"
-JOB_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, INVALID)
-FAILED_STAGE = (FAILED, TIMED_OUT)  # a stage status that fails the job
+# An approval stage's answer: APPROVED goes on; REJECTED ends the run REJECTED (exit 1, as a
+# failure: later stages are skipped, except `always` ones). No answer in time is TIMED_OUT.
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+WAITING = "WAITING"  # the status an approval request's summary so far carries
+JOB_STATUSES = (SUCCEEDED, FAILED, TIMED_OUT, SKIPPED, INVALID, REJECTED)
+FAILED_STAGE = (FAILED, TIMED_OUT, REJECTED)  # a stage status that fails the job
 
 # Exit codes of every command that runs or follows a job (run, start --follow, watch,
 # redrive --follow): 0 succeeded, 1 failed / timed out / aborted, 2 invalid input (the

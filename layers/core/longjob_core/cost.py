@@ -23,7 +23,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from longjob_core.contract import FARGATE, FARGATE_SPOT, SKIPPED, SPOT_THEN_ON_DEMAND
+from longjob_core.contract import (
+    APPROVAL_MODE,
+    APPROVED,
+    FARGATE,
+    FARGATE_SPOT,
+    SKIPPED,
+    SPOT_THEN_ON_DEMAND,
+)
 
 TABLE = Path(__file__).with_name("prices.json")
 CAPACITY_PROVIDERS = (FARGATE, FARGATE_SPOT)
@@ -43,6 +50,8 @@ SKIPPED_RUN_TRANSITIONS = 5  # Prepare job, Already running?, Notify, Job ended,
 WIDE_STAGE_TRANSITIONS = 5
 INLINE_STAGE_TRANSITIONS = 2
 SKIPPED_STAGE_TRANSITIONS = 2
+# An approval stage's: Next stage? and Ask approval; an approval's answer, Check answer too.
+APPROVAL_STAGE_TRANSITIONS = 2
 
 
 class PriceError(ValueError):
@@ -173,6 +182,8 @@ def stage_transitions(stage: dict[str, Any], runs: int) -> int:
     Item failed too)."""
     if stage.get("status") == SKIPPED and not stage.get("tasks"):
         return SKIPPED_STAGE_TRANSITIONS
+    if stage.get("mode") == APPROVAL_MODE:
+        return APPROVAL_STAGE_TRANSITIONS + (1 if stage.get("status") == APPROVED else 0)
     succeeded = int(stage.get("succeeded") or 0)
     if stage.get("mode") == "distributed":
         failed = int(stage.get("failed") or 0)
@@ -291,6 +302,13 @@ def run_cost(
     incomplete = [name for name, u in used.items() if u.get("incomplete")]
     invocations = [f for f in usage.get("functions") or [] if isinstance(f, dict)]
     invocations += list(extra_functions)
+    # Each approval request is a Notify invocation whose time the workflow never sees (a
+    # callback task's Lambda result is not recorded): a request, without GB-seconds.
+    invocations += [
+        {"name": "notify", "ms": 0}
+        for stage in summary.get("stages") or []
+        if stage.get("mode") == APPROVAL_MODE and stage.get("status") != SKIPPED
+    ]
     totals = _priced(
         prices, architecture, fargate, storage, run_transitions(summary, usage), invocations
     )
@@ -336,6 +354,10 @@ def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str
     used: list[dict[str, Any]] = []
     unknown = []
     for stage in plan.get("stages") or []:
+        if stage.get("mode") == APPROVAL_MODE:  # no task: its transitions and request only
+            stages.append({"name": stage["name"], "taskSeconds": 0, "usd": 0.0})
+            records.append({"name": stage["name"], "mode": APPROVAL_MODE, "status": APPROVED})
+            continue
         if stage.get("items") is None and not stage.get("itemCount"):
             unknown.append(stage["name"])  # forEachFrom: its items are read at run time
             stages.append({"name": stage["name"], "taskSeconds": None, "usd": None})
@@ -367,7 +389,7 @@ def plan_bound(plan: dict[str, Any], prices: Prices, size: TaskSize) -> dict[str
     transitions = run_transitions(
         worst, {"lockHeld": plan.get("concurrency") == "forbid", "stages": used}
     )
-    requests = 2 + sum(1 for r in records if r["mode"] == "distributed")
+    requests = 2 + sum(1 for r in records if r["mode"] in ("distributed", APPROVAL_MODE))
     worst_call = {"ms": size.lambda_timeout_seconds * 1000, "memoryMB": size.lambda_memory_mb}
     totals = _priced(
         prices, size.architecture, fargate, storage, transitions, [worst_call] * requests

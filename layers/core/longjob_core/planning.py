@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from longjob_core.contract import (
+    APPROVAL_MODE,
     ATTEMPT_ENV,
     CHECKPOINT_ENV,
     CHECKPOINTS_FOLDER,
@@ -45,6 +46,7 @@ from longjob_core.problems import Problem
 
 PLAN_VERSION = 1
 DEFAULT_JOB_TIMEOUT = 86400
+DEFAULT_APPROVAL_TIMEOUT = 86400  # an approval stage's wait, when it does not say
 DEFAULT_RETRY_DELAY = 10  # seconds before the first retry; doubles with each attempt
 # The longest values the state machine adds at run time (attempt, deadline, grace) or that the
 # execution gives (an execution name has at most 80 characters).
@@ -187,6 +189,8 @@ def plan_stage(
 ) -> dict[str, Any]:
     """One stage of the plan: its settings, its task template and its items."""
     stage = document["stages"][index]
+    if "approval" in stage:
+        return plan_approval(stage, document)
     interpreter, script, *args = stage["run"]
     for_each = "forEach" in stage or "forEachFrom" in stage
     wide = is_wide(stage)
@@ -238,6 +242,25 @@ def plan_stage(
         # A wide stage's records go to S3, one per item: no shared budget.
         "reasonChars": REASON_CHARS_MAX if wide else max(0, reason_chars(len(items or ()))),
         "items": items,
+    }
+
+
+def plan_approval(stage: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """An approval stage: no task, no items; the workflow waits at most timeoutSeconds (and
+    never past the job's deadline) for `longjob approve`."""
+    approval = stage["approval"]
+    return {
+        "name": stage["name"],
+        "mode": APPROVAL_MODE,
+        "always": False,
+        "onFailure": "stop",
+        "timeoutSeconds": min(
+            approval.get("timeoutSeconds", DEFAULT_APPROVAL_TIMEOUT),
+            document.get("timeoutSeconds", DEFAULT_JOB_TIMEOUT),
+        ),
+        "message": approval["message"],
+        "approvers": approval.get("approvers"),
+        "items": [],
     }
 
 

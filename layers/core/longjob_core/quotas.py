@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from longjob_core import limits
-from longjob_core.contract import FARGATE, FARGATE_SPOT, SPOT, SPOT_THEN_ON_DEMAND
+from longjob_core.contract import (
+    ANSWER_BY_CHARS,
+    ANSWER_COMMENT_CHARS,
+    APPROVAL_MODE,
+    FARGATE,
+    FARGATE_SPOT,
+    REJECTED,
+    SPOT,
+    SPOT_THEN_ON_DEMAND,
+)
 from longjob_core.cost import spot_fallback_runs
 from longjob_core.explanations import EXPLANATION_CHARS, HINT_CHARS
 from longjob_core.failure_reports import LOG_LINE_BYTES, with_failure_details
@@ -56,6 +65,10 @@ EVENTS_TASK_FAILED = 2
 # MapRunFailed, MapStateSucceeded or MapStateFailed, MapStateExited) and "Read stage results"
 # (5, and 3 per in-place retry of 3).
 EVENTS_PER_WIDE_STAGE = 2 + 2 + 2 + 6 + 5 + 3 * 3
+# An approval stage: "Next stage?" (2) and "Ask approval" (TaskStateEntered, TaskScheduled,
+# TaskStarted, TaskSubmitted, TaskSucceeded, TaskFailed or TaskTimedOut, TaskStateExited;
+# 3 per in-place retry of the request's Lambda, at most 3).
+EVENTS_PER_APPROVAL = 2 + 6 + 3 * 3
 # One item's child execution: ExecutionStarted, its task's attempts (as above, without the
 # iteration events), "Task failed" (2), "Item failed" (FailStateEntered) and ExecutionFailed.
 EVENTS_PER_CHILD = 1 + 1 + 1
@@ -134,10 +147,14 @@ def _stage_events(stage: dict[str, Any]) -> int:
     """A stage's events in the parent's history: a wide stage's tasks are in its children."""
     if stage["mode"] == DISTRIBUTED:
         return EVENTS_PER_WIDE_STAGE
+    if stage["mode"] == APPROVAL_MODE:
+        return EVENTS_PER_APPROVAL
     return EVENTS_PER_STAGE + len(stage["items"]) * task_events(runs_at_most(stage))
 
 
 def _where(index: int, stage: dict[str, Any]) -> str:
+    if stage["mode"] == APPROVAL_MODE:
+        return f"/stages/{index}/approval"
     if stage["items"] is None:
         return f"/stages/{index}/forEachFrom"
     return f"/stages/{index}/forEach" if stage["items"] != [None] else f"/stages/{index}"
@@ -169,13 +186,12 @@ def history_estimate(plan: dict[str, Any]) -> Estimate:
     stage = plan["stages"][biggest]
     tasks = "?" if stage["items"] is None else f"{len(stage['items']):,}"
     where = _where(biggest, stage)
-    if len(per_stage) > 1:
-        detail = (
-            f"{len(per_stage)} stages, the largest {tasks} task(s) \u00d7 "
-            f"{stage['maxAttempts']} attempt(s)"
-        )
-    else:
-        detail = f"{tasks} task(s) \u00d7 {stage['maxAttempts']} attempt(s)"
+    largest = (
+        "an approval stage"
+        if stage["mode"] == APPROVAL_MODE
+        else f"{tasks} task(s) \u00d7 {stage['maxAttempts']} attempt(s)"
+    )
+    detail = f"{len(per_stage)} stages, the largest {largest}" if len(per_stage) > 1 else largest
     if stage["mode"] == DISTRIBUTED:
         detail += " (a wide stage: its tasks' events are in their own child executions)"
     return Estimate(
@@ -218,6 +234,9 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
     task failed, failures kept up to FAILURES_KEPT, the notification failed."""
     stages, kept = [], 0
     for stage in plan["stages"]:
+        if stage["mode"] == APPROVAL_MODE:
+            stages.append(worst_approval(stage))
+            continue
         wide = stage["mode"] == DISTRIBUTED
         # A wide stage's item count may be unknown until it runs (forEachFrom): its
         # counts are written with the most digits a Map Run's can have.
@@ -269,9 +288,24 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
         "cost": worst_cost(len(stages)),
         # Attempts resumed from a checkpoint, per stage: at most every run of every task.
         "resumed": [
-            (WIDE_ITEMS_MAX if s["items"] is None else len(s["items"])) * runs_at_most(s)
+            0
+            if s["mode"] == APPROVAL_MODE
+            else (WIDE_ITEMS_MAX if s["items"] is None else len(s["items"])) * runs_at_most(s)
             for s in plan["stages"]
         ],
+    }
+
+
+def worst_approval(stage: dict[str, Any]) -> dict[str, Any]:
+    """An approval stage's largest record: rejected, with the longest answer the workflow
+    keeps (printable ASCII, each character at most two in JSON: a quote or a backslash)."""
+    return {
+        "name": stage["name"],
+        "mode": APPROVAL_MODE,
+        "status": REJECTED,
+        "startedAt": 10**13,
+        "stoppedAt": 10**13,
+        "answer": {"by": '"' * ANSWER_BY_CHARS, "comment": '"' * ANSWER_COMMENT_CHARS},
     }
 
 
@@ -351,7 +385,8 @@ def estimates(document: dict[str, Any], plan: dict[str, Any] | None = None) -> l
     results = [
         _stage_result(index, stage)
         for index, stage in enumerate(plan["stages"])
-        if stage["mode"] != DISTRIBUTED  # a wide stage's results are written to S3
+        # A wide stage's results are written to S3; an approval stage has no tasks.
+        if stage["mode"] not in (DISTRIBUTED, APPROVAL_MODE)
     ]
     if results:
         found.append(max(results, key=lambda e: e.value))

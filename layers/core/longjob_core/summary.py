@@ -13,7 +13,14 @@ import json
 import re
 from typing import Any
 
-from longjob_core.contract import FAILED_STAGE, SPOT_THEN_ON_DEMAND, stream_of
+from longjob_core.contract import (
+    APPROVAL_MODE,
+    APPROVED,
+    FAILED_STAGE,
+    REJECTED,
+    SPOT_THEN_ON_DEMAND,
+    stream_of,
+)
 from longjob_core.cost import cost_line, usd
 from longjob_core.explanations import explain
 from longjob_core.limits import SNS_SUBJECT_CHARS
@@ -91,8 +98,12 @@ def subject(summary: dict[str, Any]) -> str:
         text += f": {first['name']} {first['status'].lower().replace('_', ' ')}"
         if first.get("exitCode") not in (None, 0):
             text += f" (exit {first['exitCode']})"
-    # SNS refuses a subject of 100 characters or more, or with a line break or a control
-    # character: the notification would be lost.
+    return cut_subject(text)
+
+
+def cut_subject(text: str) -> str:
+    """SNS refuses a subject of 100 characters or more, or with a line break or a control
+    character: the notification would be lost."""
     text = _CONTROL.sub(" ", text)
     return text if len(text) <= SNS_SUBJECT_CHARS else text[: SNS_SUBJECT_CHARS - 1] + "…"
 
@@ -166,8 +177,8 @@ def placement_text(stage: dict[str, Any]) -> str | None:
 
 
 def table_notes(summary: dict[str, Any]) -> list[str]:
-    """Under the stage table: where Spot attempts ran, which stages resumed from their
-    checkpoints, and the run's cost line."""
+    """Under the stage table: where Spot attempts ran, who answered the approval stages,
+    which stages resumed from their checkpoints, and the run's cost line."""
     summary = clean(summary)
     lines = []
     stages = summary.get("stages") or []
@@ -175,6 +186,10 @@ def table_notes(summary: dict[str, Any]) -> list[str]:
         placed = placement_text(stage)
         if placed:
             lines.append(f"{stage['name']}: {placed}")
+    for stage in stages:
+        answered = approval_text(stage)
+        if answered:
+            lines.append(answered)
     resumed = summary.get("resumed") or []
     for stage, count in zip(stages, resumed, strict=False):
         if isinstance(count, int) and count > 0:
@@ -182,6 +197,19 @@ def table_notes(summary: dict[str, Any]) -> list[str]:
     if summary.get("cost") and summary.get("stages"):
         lines.append(cost_line(summary["cost"]))
     return ([""] if lines else []) + lines
+
+
+def approval_text(stage: dict[str, Any]) -> str | None:
+    """How an approval stage ended: who approved or rejected it and their comment, or why
+    it got no answer."""
+    if stage.get("mode") != APPROVAL_MODE:
+        return None
+    answer = stage.get("answer") or {}
+    if stage.get("status") not in (APPROVED, REJECTED):
+        return f"{stage['name']}: {stage['reason']}" if stage.get("reason") else None
+    verb = "approved" if stage["status"] == APPROVED else "rejected"
+    comment = f': "{answer["comment"]}"' if answer.get("comment") else ""
+    return f"{stage['name']}: {verb} by {answer.get('by') or '?'}{comment}"
 
 
 def tasks_text(stage: dict[str, Any]) -> str:

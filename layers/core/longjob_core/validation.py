@@ -44,6 +44,9 @@ PATTERN_RULES = {
     "forEachFrom": "must be s3://bucket/key.json (a JSON array) or s3://bucket/key.csv (a CSV "
     "file with a header row) stored in S3",
 }
+# What an approval stage may have: it runs no task (contract.APPROVAL_MODE).
+APPROVAL_STAGE_FIELDS = ("name", "approval")
+APPROVAL_STAGE_RULE = "an approval stage runs no task: it has only name and approval"
 # Fields that only mean something in a stage with items.
 NEEDS_ITEMS = ("maxConcurrency", "toleratedFailurePercentage", "toleratedFailureCount")
 
@@ -122,6 +125,14 @@ def _stage_rules(index: int, stage: dict[str, Any], seen: dict[str, int]) -> lis
             problems.append(Problem(f"{at}/name", f"duplicates the name of /stages/{seen[name]}"))
         else:
             seen[name] = index
+    if "approval" in stage:
+        return problems + [
+            Problem(f"{at}/{field}", APPROVAL_STAGE_RULE)
+            for field in sorted(stage)
+            if field not in APPROVAL_STAGE_FIELDS
+        ]
+    if "run" not in stage:
+        problems.append(Problem(f"{at}/run", "is required (an approval stage has approval)"))
     if "forEach" in stage and "forEachFrom" in stage:
         problems.append(
             Problem(f"{at}/forEachFrom", "cannot be used with forEach: a stage has one list")

@@ -4,7 +4,7 @@
 - run.py      run               (a job, or any definition, on this machine)
 - mock_tests.py  test           (AWS mock configuration files' test cases, on this machine)
 - local.py    local up/down/env/tick  (the stack as a local AWS endpoint)
-- operate.py  start, watch, logs, status, history, stop, redrive   (a stack)
+- operate.py  start, watch, logs, status, history, stop, redrive, approve   (a stack)
 
 A UserError raised by any command becomes its message and its exit code here, once.
 """
@@ -19,7 +19,7 @@ from longjob import __version__
 from longjob.cli.job import plan, validate
 from longjob.cli.local import local
 from longjob.cli.mock_tests import test
-from longjob.cli.operate import history, logs, redrive, start, status, stop, watch
+from longjob.cli.operate import approve, history, logs, redrive, start, status, stop, watch
 from longjob.cli.run import run
 from longjob.errors import UserError
 
@@ -63,5 +63,6 @@ for _command in (
     history,
     stop,
     redrive,
+    approve,
 ):
     main.add_command(_command)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 import click
-from longjob_core.contract import EXIT_INVALID
+from longjob_core.contract import APPROVAL_MODE, EXIT_INVALID
 
 from longjob.errors import UserError
 
@@ -32,7 +32,9 @@ def validate(documents: tuple[str, ...]) -> None:
             failed = True
             continue
         stages = len(document["stages"])
-        tasks = sum(len(s.get("forEach", [None])) for s in document["stages"])
+        tasks = sum(
+            len(s.get("forEach", [None])) for s in document["stages"] if "approval" not in s
+        )
         click.echo(f"{path}: valid ({stages} stage{'s' * (stages != 1)}, {tasks} task(s))")
     if failed:
         sys.exit(EXIT_INVALID)
@@ -115,6 +117,12 @@ def plan(document_path: str, as_json: bool, region: str, parameters: tuple[str, 
         f"notify {the_plan['notify']}"
     )
     for index, stage in enumerate(the_plan["stages"], start=1):
+        if stage["mode"] == APPROVAL_MODE:
+            who = f"; approvers: {stage['approvers']}" if stage["approvers"] else ""
+            click.echo(f"\n{index}. {stage['name']}  (approval: no task)")
+            click.echo(f"   asks: {stage['message']}")
+            click.echo(f"   waits at most {stage['timeoutSeconds']}s for an answer{who}")
+            continue
         flags = [f"on failure: {stage['onFailure']}"]
         if stage["always"]:
             flags.append("always runs")
@@ -146,11 +154,14 @@ def plan(document_path: str, as_json: bool, region: str, parameters: tuple[str, 
             f"{estimate.unit}"
         )
     click.echo(COST_BOUND_HEADING)
-    for stage in bound["stages"]:
+    for planned, stage in zip(the_plan["stages"], bound["stages"], strict=True):
         if stage["taskSeconds"] is None:
             click.echo(
                 f"   {stage['name']}: no bound (forEachFrom: its items are read at run time)"
             )
+            continue
+        if planned["mode"] == APPROVAL_MODE:
+            click.echo(f"   {stage['name']}: approval, no task")
             continue
         seconds = f"{stage['taskSeconds']:,} task-seconds"
         click.echo(f"   {stage['name']}: at most {usd(stage['usd'])} ({seconds})")

@@ -1,4 +1,5 @@
-"""Commands that operate a deployed stack: start, watch, logs, status, history, stop, redrive.
+"""Commands that operate a deployed stack: start, watch, logs, status, history, stop, redrive,
+approve.
 
 Resources come from the stack's outputs (--stack or LONGJOB_STACK); credentials, region and
 AWS_ENDPOINT_URL the usual boto3 way (--profile and --region override).
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 from longjob_core.console_links import execution_url
-from longjob_core.contract import FAILED_STAGE
+from longjob_core.contract import ANSWER_COMMENT_CHARS, FAILED_STAGE
 from longjob_core.cost import usd
 from longjob_core.summary import (
     align,
@@ -75,8 +76,10 @@ def follow_run(
     say_line: Callable[[str], None] = say,
     on_interrupt: Callable[[int], None] | None = None,
     log_file: Callable[[str], str | None] | None = None,
+    on_gate: Callable[[Any], None] | None = None,
 ) -> int:
-    """Follows a run to its end and prints its report; the run's exit code."""
+    """Follows a run to its end and prints its report; the run's exit code. At an approval
+    stage it shows how to answer, or calls ``on_gate`` (report.approvals.Gate)."""
     from longjob.report.watcher import watch as watch_run
 
     return watch_run(
@@ -89,6 +92,8 @@ def follow_run(
         live_tail=live_tail,
         on_interrupt=on_interrupt,
         details=failure_details(aws, stack, log_file),
+        on_gate=on_gate,
+        stack_name=stack.name,
     )
 
 
@@ -420,3 +425,30 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
     announce(arn, console=aws.endpoint is None)  # a local stack has no console
     if follow:
         sys.exit(follow_run(aws, stack, arn, poll))
+
+
+@click.command()
+@click.argument("execution")
+@click.option(
+    "--reject",
+    is_flag=True,
+    help="Reject: the run ends REJECTED (later stages skipped, except `always` ones).",
+)
+@click.option(
+    "--comment",
+    default="",
+    help=f"Why, kept in the run's summary (at most {ANSWER_COMMENT_CHARS} characters).",
+)
+@stack_options
+def approve(aws: Aws, stack: Stack, execution: str, reject: bool, comment: str) -> None:
+    """Answer the approval stage an execution (ARN or name) waits at: approve it, so the next
+    stage starts, or --reject it. Who answered (your identity, from STS) and the comment go
+    into the run's summary and notification."""
+    from longjob.stack.approvals import answer, comment_problem
+
+    problem = comment_problem(comment)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--comment")
+    answered = answer(aws, stack, stack.execution_arn(execution), not reject, comment)
+    verb = "approved" if answered.approved else "rejected"
+    click.echo(f"{verb} stage {answered.stage} of {answered.execution} as {answered.by}")

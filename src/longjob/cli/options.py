@@ -4,6 +4,7 @@ command line is parsed, KEY=VALUE pairs, and signals that stop a run as Ctrl-C d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import signal
 from collections.abc import Callable, Iterator
@@ -52,7 +53,10 @@ def stack_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 endpoint=info.endpoint,
                 credentials=(info.access_key_id, info.secret_access_key),
             )
-            return command(aws=aws, stack=aws.stack(info.stack_name), **kwargs)
+            # Named as the commands take it: what they print (`longjob approve ... --stack
+            # local`) can be run as it is.
+            stack = dataclasses.replace(aws.stack(info.stack_name), name=LOCAL)
+            return command(aws=aws, stack=stack, **kwargs)
         aws = Aws(profile, region)
         return command(aws=aws, stack=aws.stack(stack_name), **kwargs)
 

@@ -9,15 +9,17 @@ execution did.
 from __future__ import annotations
 
 import json
+import select
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from longjob_core.contract import EXIT_FAILED, EXIT_SUCCEEDED
-from longjob_core.summary import align, exit_text, human_duration
+from longjob_core.summary import align, clean, exit_text, human_duration
 
 from longjob.cli.options import (
     function_option,
@@ -29,6 +31,9 @@ from longjob.cli.options import (
     valid_document,
 )
 from longjob.errors import UserError
+
+if TYPE_CHECKING:
+    from longjob.report.approvals import Gate
 
 # A local run reads the history this often: the engine is in this process, reads are cheap.
 LOCAL_POLL_SECONDS = 0.1
@@ -117,6 +122,18 @@ def read_secrets(path: str) -> dict[str, str]:
     "the file names).",
 )
 @click.option(
+    "--approve",
+    "approve_all",
+    is_flag=True,
+    help="Approve every approval stage without asking (for CI).",
+)
+@click.option(
+    "--reject",
+    "reject_all",
+    is_flag=True,
+    help="Reject the first approval stage without asking (the run ends REJECTED).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Progress on stderr, one JSON document on stdout."
 )
 def run(
@@ -137,6 +154,8 @@ def run(
     mock_config_path: str | None,
     test_case: str | None,
     mock_machine: str | None,
+    approve_all: bool,
+    reject_all: bool,
     as_json: bool,
 ) -> None:
     """Run a job on this machine, for real: the project's state machine, its Lambda code and
@@ -145,6 +164,9 @@ def run(
     128+N when stopped by signal N.
 
     With --definition, run any state machine definition instead (0 succeeded, 1 failed).
+
+    At an approval stage the run asks on the terminal (y/N, until the stage's timeout);
+    --approve or --reject answer without asking.
 
     With --mock-config and --test-case, the case's mocked Task states answer from the file
     (AWS's mock configuration format); the other states run as usual."""
@@ -160,6 +182,17 @@ def run(
         raise click.UsageError("--mock-config and --test-case go together")
     if mock_machine is not None and mock_config_path is None:
         raise click.UsageError("--state-machine goes with --mock-config")
+    if approve_all and reject_all:
+        raise click.UsageError("--approve or --reject, not both")
+    decision = True if approve_all else (False if reject_all else None)
+    if definition_path is not None and decision is not None:
+        raise click.UsageError("--approve and --reject go with a job run")
+    gates = [s["name"] for s in (document or {}).get("stages", []) if "approval" in s]
+    if gates and decision is None and not sys.stdin.isatty():
+        raise click.UsageError(
+            f"stage {gates[0]} asks for an approval and there is no terminal to ask on: "
+            "pass --approve or --reject"
+        )
     mock = None
     if mock_config_path is not None:
         assert test_case is not None
@@ -199,6 +232,7 @@ def run(
             iam=iam,
             iam_report=iam_report,
             mock=mock,
+            decision=decision,
         )
     )
 
@@ -260,8 +294,10 @@ def run_job(
     iam: bool = True,
     iam_report: bool = False,
     mock: tuple[Any, str, str] | None = None,
+    decision: bool | None = None,
 ) -> int:
-    """`start --follow` on the project's stack on this machine; the run's exit code."""
+    """`start --follow` on the project's stack on this machine; the run's exit code. At an
+    approval stage, ``decision`` answers (True approve, False reject), or the terminal."""
     from longjob.cli.operate import announce, follow_run, print_document, start_run
     from longjob.engine.exceptions import EngineError
     from longjob.engine.service_hooks import FunctionSpec
@@ -315,6 +351,7 @@ def run_job(
                 say_line=say_line,
                 on_interrupt=stop,
                 log_file=local.log_file,
+                on_gate=gate_answerer(local.aws, local.stack, arn, decision, say_line),
             )
             local.end(arn)
             report = local.iam_report() if iam_report else None
@@ -331,6 +368,49 @@ def run_job(
     except EngineError as error:
         raise UserError(str(error)) from None
     return code
+
+
+def gate_answerer(
+    aws: Any, stack: Any, arn: str, decision: bool | None, say_line: Any
+) -> Callable[[Gate], None]:
+    """Answers a local run's approval stages: with ``decision``, or by asking on the terminal
+    until the stage's timeout (no answer: the stage times out, as on AWS)."""
+    from longjob.stack.approvals import REQUEST_WAIT_SECONDS, answer
+    from longjob.stack.deployed import AwsError
+
+    def on_gate(gate: Gate) -> None:
+        say_line(f"[{gate.stage}] waiting for approval: {clean(gate.message)}")
+        if gate.approvers:
+            say_line(f"[{gate.stage}] approvers: {clean(gate.approvers)}")
+        if decision is None:
+            approve = ask(f"[{gate.stage}] approve? [y/N] ", gate.remaining_seconds())
+            comment = "answered at the terminal (longjob run)"
+        else:
+            approve = decision
+            comment = "answered by longjob run --" + ("approve" if decision else "reject")
+        if approve is None:
+            say_line(f"[{gate.stage}] no answer within {gate.timeout_seconds}s")
+            return
+        try:
+            answered = answer(aws, stack, arn, approve, comment, REQUEST_WAIT_SECONDS)
+        except AwsError as error:
+            say_line(f"[{gate.stage}] {error}")
+            return
+        verb = "approved" if answered.approved else "rejected"
+        say_line(f"[{gate.stage}] {verb} as {answered.by}")
+
+    return on_gate
+
+
+def ask(prompt: str, seconds: float) -> bool | None:
+    """y/N on the terminal: True for y or yes, False for anything else (end of input
+    included); None when ``seconds`` pass without an answer."""
+    click.echo(prompt, nl=False, err=True)
+    ready, _, _ = select.select([sys.stdin], [], [], max(0.0, seconds))
+    if not ready:
+        click.echo("", err=True)
+        return None
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
 
 
 def print_iam_report(report: list[dict[str, Any]], say_line: Any) -> None:

@@ -20,6 +20,7 @@ from longjob_core.failure_reports import cloudwatch_reader, with_failure_details
 from longjob_core.summary import failure_details, human_duration, stage_table, table_notes
 
 from longjob.errors import RunInterrupted
+from longjob.report.approvals import Gate, GateReader, gate_lines
 from longjob.report.history import (
     Attempt,
     Change,
@@ -101,13 +102,20 @@ def watch(
     live_tail: bool = True,
     on_interrupt: Callable[[int], None] | None = None,
     details: FailureDetails | None = None,
+    on_gate: Callable[[Gate], None] | None = None,
+    stack_name: str | None = None,
 ) -> int:
     """Follows one execution to its end, prints its report, returns its exit code.
+
+    When the run reaches an approval stage, it prints the question and the commands that
+    answer it (``stack_name`` in them); ``on_gate``, when given, is called instead (a local
+    run asks on the terminal).
 
     With ``on_interrupt``, Ctrl-C (and the signals run_on_signals turns into RunInterrupted)
     call it once with the signal number, and the run is followed to its end; the exit code
     is then 128 + that number."""
     reader = HistoryReader()
+    gates = GateReader()
     progress = MapRunProgress(sfn)
     follower = LogFollower(logs, log_group, lambda label, line: say(f"[{label}] {line}"), live_tail)
     interrupted: int | None = None
@@ -127,6 +135,12 @@ def watch(
                 for stage, line in progress.poll():
                     say(f"[{stage}] {line}")
                 follower.poll()
+                for gate in gates.feed(events):
+                    if on_gate is not None:
+                        on_gate(gate)
+                        continue
+                    for line in gate_lines(gate, description["name"], stack_name):
+                        say(f"[{gate.stage}] {line}")
                 if description["status"] != "RUNNING":
                     break
                 time.sleep(poll_seconds)

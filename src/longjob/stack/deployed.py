@@ -26,6 +26,7 @@ class Stack:
     cluster_arn: str
     topic_arn: str
     repository_uri: str
+    lock_table: str = ""  # the jobs' locks and the pending approvals (LockTableName)
 
     @property
     def region(self) -> str:
@@ -106,6 +107,14 @@ class Aws:
         return self.client("logs")
 
     @functools.cached_property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @functools.cached_property
+    def sts(self) -> Any:
+        return self.client("sts")
+
+    @functools.cached_property
     def cloudformation(self) -> Any:
         return self.client("cloudformation")
 
@@ -131,4 +140,5 @@ def stack_of(name: str, outputs: dict[str, str]) -> Stack:
         cluster_arn=outputs.get("ClusterArn", ""),
         topic_arn=outputs.get("TopicArn", ""),
         repository_uri=outputs.get("RepositoryUri", ""),
+        lock_table=outputs.get("LockTableName", ""),
     )

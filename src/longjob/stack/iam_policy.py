@@ -79,7 +79,18 @@ _NEGATED = {
 
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, Any]) -> bool:
     if operator.startswith(("ForAnyValue:", "ForAllValues:")):
-        raise UnsupportedPolicy(f"set operator {operator} is not supported")
+        # A multivalued key, each value tested on its own. ForAllValues also holds when the
+        # request has no such key (IAM's documented rule: the reason a statement using it
+        # must not allow an action that carries no value, such as DynamoDB's Scan).
+        qualifier, single = operator.split(":", 1)
+        if single.startswith(("ForAnyValue:", "ForAllValues:")) or single == "Null":
+            raise UnsupportedPolicy(f"condition operator {operator} is not supported")
+        got = _context_value(context, key)
+        results = [
+            _condition_holds(single, key, wanted, {key: value})
+            for value in ([] if got is None else _listed(got))
+        ]
+        return all(results) if qualifier == "ForAllValues" else any(results)
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     negated = base in _NEGATED

@@ -21,6 +21,7 @@ from longjob.engine.patches import (
     jsonata,
     parse_scopes,
     start_execution,
+    task_callbacks,
     variables,
     worker_failures,
 )
@@ -43,6 +44,7 @@ PATCHES = (
     iam_checks,
     ecs_tasks,
     start_execution,
+    task_callbacks,
 )
 
 

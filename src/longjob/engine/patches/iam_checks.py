@@ -135,10 +135,34 @@ def _normal_action(self: Any, resource: str = "*") -> None:
     call = Call(signing_name(self.boto3_service_name), self._get_action(), _Params(self))
     if (call.prefix, call.operation) in NO_PERMISSION:
         return
+    context = _dynamodb_context(call, identity) if call.prefix == "dynamodb" else {}
     try:
-        authorizer.check(principal, requests_for(call, identity))
+        authorizer.check(principal, requests_for(call, identity, context))
     except AccessDenied as denial:
         raise _refusal(call.prefix, denial) from None
+
+
+# DynamoDB's item calls name their item's partition key (Key, or the Item of a PutItem).
+DYNAMODB_ITEM_CALLS = {"GetItem", "PutItem", "DeleteItem", "UpdateItem"}
+
+
+def _dynamodb_context(call: Call, identity: Identity) -> dict[str, Any]:
+    """dynamodb:LeadingKeys: the partition key value of the item a call reads or writes,
+    which a policy may limit (fine-grained access control; docs/aws-facts.md)."""
+    if call.operation not in DYNAMODB_ITEM_CALLS:
+        return {}
+    from moto.dynamodb.models import dynamodb_backends
+
+    try:
+        table = dynamodb_backends[identity.account][identity.region].get_table(
+            call.params.get("TableName")
+        )
+        attribute = table.hash_key_attr
+    except Exception:  # noqa: BLE001 - no such table: DynamoDB answers that itself
+        return {}
+    item = call.params.get("Item" if call.operation == "PutItem" else "Key") or {}
+    value = (item.get(attribute) or {}).values()
+    return {"dynamodb:LeadingKeys": [str(v) for v in value]}
 
 
 # moto's S3 action names that are not IAM's.
