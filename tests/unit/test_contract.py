@@ -274,4 +274,4 @@ def test_an_approval_stage_speaks_the_contract_everywhere() -> None:
     for limit in (contract.ANSWER_BY_CHARS, contract.ANSWER_COMMENT_CHARS):
         assert f", 0, {limit}), /[^ -~]/, '?')" in check["Assign"]["results"]
         assert f", 0, {limit}), /[^ -~]/, '?')" in ask["Catch"][0]["Assign"]["results"]
-    assert "answerKey = :key" == check["Arguments"]["ConditionExpression"]
+    assert check["Arguments"]["ConditionExpression"] == "answerKey = :key"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ def stack(engine: LocalEngine, application: LocalApplication) -> dict[str, str]:
         "ClusterArn": application.substitutions["Cluster"],
         "TopicArn": "arn:aws:sns:us-east-1:123456789012:longjob",
         "RepositoryUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/longjob",
+        "LockTableName": application.substitutions["LockTable"],
     }
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
@@ -245,6 +247,111 @@ def test_redrive_resumes_from_the_failed_stage(stack, tmp_path: Path) -> None:
     assert [s["name"] for s in redriven["stages"]] == ["flaky", "after"]
     again = CliRunner().invoke(main, ["redrive", name.rsplit(":", 1)[-1], "--stack", STACK])
     assert again.exit_code == 0  # a failed run can be resumed more than once
+
+
+def approval_job(tmp_path: Path, job: str) -> str:
+    return write(
+        tmp_path / f"{job}.json",
+        {
+            "job": job,
+            "stages": [
+                bash("check", "exit.sh", env={"EXIT_CODE": "0"}),
+                {"name": "go-ahead", "approval": {"message": "Purge the old rows?"}},
+                bash("purge", "exit.sh", env={"EXIT_CODE": "0"}),
+            ],
+        },
+    )
+
+
+def follow_in_background(stack: dict[str, str], arn: str) -> tuple[threading.Thread, dict]:
+    """`watch`'s follower on another thread (CliRunner is not thread-safe): its lines and
+    exit code land in the returned dict."""
+    from longjob.cli.operate import follow_run
+    from longjob.stack.deployed import Aws
+
+    aws = Aws(region="us-east-1")
+    seen: dict[str, Any] = {"lines": []}
+
+    def follow() -> None:
+        seen["code"] = follow_run(
+            aws, aws.stack(STACK), arn, 0.1, live_tail=False, say_line=seen["lines"].append
+        )
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    return thread, seen
+
+
+def wait_for_request(stack: dict[str, str], name: str) -> None:
+    table = boto3.client("dynamodb", region_name="us-east-1")
+    wait_until(
+        lambda: (
+            "Item"
+            in table.get_item(
+                TableName=stack["LockTableName"], Key={"job": {"S": f"approval/{name}"}}
+            )
+        )
+    )
+
+
+def test_approve_answers_a_waiting_run_and_watch_shows_how(stack, tmp_path: Path) -> None:
+    started = longjob("start", approval_job(tmp_path, "ops-approve"), "--stack", STACK)
+    assert started.exit_code == 0, started.output
+    arn = started.output.split()[1]
+    name = arn.rsplit(":", 1)[-1]
+    thread, seen = follow_in_background(stack, arn)
+    wait_for_request(stack, name)
+    answered = longjob("approve", name, "--stack", STACK, "--comment", "rows checked")
+    assert answered.exit_code == 0, answered.output
+    assert answered.output == (
+        f"approved stage go-ahead of {name} as arn:aws:sts::123456789012:user/moto\n"
+    )
+    thread.join(60)
+    assert seen["code"] == 0, seen["lines"]
+    lines = seen["lines"]
+    assert "[go-ahead] waiting for approval: Purge the old rows?" in lines
+    assert f"[go-ahead]   longjob approve {name} --stack {STACK}" in lines
+    assert f'[go-ahead]   longjob approve {name} --stack {STACK} --reject --comment "why"' in lines
+    assert any(line.startswith("[go-ahead] answer by ") for line in lines)
+    status = longjob("status", name, "--stack", STACK)
+    assert (
+        'go-ahead: approved by arn:aws:sts::123456789012:user/moto: "rows checked"' in status.output
+    )
+    again = longjob("approve", name, "--stack", STACK)
+    assert again.exit_code == 1
+    assert f"longjob: {name} is not running (SUCCEEDED): nothing to answer" in again.output
+
+
+def test_approve_reject_ends_the_run_rejected(stack, tmp_path: Path) -> None:
+    started = longjob("start", approval_job(tmp_path, "ops-reject"), "--stack", STACK)
+    arn = started.output.split()[1]
+    name = arn.rsplit(":", 1)[-1]
+    wait_for_request(stack, name)
+    answered = longjob("approve", name, "--stack", STACK, "--reject", "--comment", "not now")
+    assert answered.exit_code == 0, answered.output
+    assert answered.output.startswith(f"rejected stage go-ahead of {name} as ")
+    watched = longjob("watch", name, "--stack", STACK, "--poll", "0.2")
+    assert watched.exit_code == 1
+    assert f"job ops-reject: REJECTED ({name})" in watched.output
+    history = longjob("history", "--stack", STACK, "--job", "ops-reject")
+    assert re.search(rf"{name} +ops-reject +REJECTED ", history.output)
+    bad = longjob("approve", name, "--stack", STACK, "--comment", "x" * 501)
+    assert bad.exit_code == 2
+    assert "--comment" in bad.output
+    assert "at most 500 characters" in bad.output
+
+
+def test_approve_refuses_a_run_that_waits_for_nothing(stack, tmp_path: Path) -> None:
+    job = write(
+        tmp_path / "slow.json",
+        {"job": "ops-no-gate", "stages": [bash("nap", "sleep.sh", env={"SLEEP": "2"})]},
+    )
+    started = longjob("start", job, "--stack", STACK)
+    name = started.output.split()[1].rsplit(":", 1)[-1]
+    refused = longjob("approve", name, "--stack", STACK)
+    assert refused.exit_code == 1
+    assert f"longjob: {name} is not waiting for an approval" in refused.output
+    assert longjob("watch", name, "--stack", STACK, "--poll", "0.2").exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from typing import Any
 from longjob_core.contract import (
     APPROVAL_MODE,
     APPROVED,
+    FAILED,
     FARGATE,
     FARGATE_SPOT,
     SKIPPED,
@@ -183,7 +184,11 @@ def stage_transitions(stage: dict[str, Any], runs: int) -> int:
     if stage.get("status") == SKIPPED and not stage.get("tasks"):
         return SKIPPED_STAGE_TRANSITIONS
     if stage.get("mode") == APPROVAL_MODE:
-        return APPROVAL_STAGE_TRANSITIONS + (1 if stage.get("status") == APPROVED else 0)
+        # An approval, or an answer without its key, went through Check answer.
+        checked = stage.get("status") == APPROVED or (
+            stage.get("status") == FAILED and "answer" in stage
+        )
+        return APPROVAL_STAGE_TRANSITIONS + (1 if checked else 0)
     succeeded = int(stage.get("succeeded") or 0)
     if stage.get("mode") == "distributed":
         failed = int(stage.get("failed") or 0)

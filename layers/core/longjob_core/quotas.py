@@ -31,6 +31,7 @@ from longjob_core.failure_reports import LOG_LINE_BYTES, with_failure_details
 from longjob_core.planning import (
     DISTRIBUTED,
     MAP_RESULT_BUDGET,
+    REASON_CHARS_MAX,
     compact_size,
     detach_items,
     item_record,
@@ -297,14 +298,16 @@ def worst_summary(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def worst_approval(stage: dict[str, Any]) -> dict[str, Any]:
-    """An approval stage's largest record: rejected, with the longest answer the workflow
-    keeps (printable ASCII, each character at most two in JSON: a quote or a backslash)."""
+    """An approval stage's largest record: the longest answer the workflow keeps, and a
+    reason besides (an answer without its key has both). Printable ASCII: each character
+    takes at most two in JSON (a quote or a backslash)."""
     return {
         "name": stage["name"],
         "mode": APPROVAL_MODE,
         "status": REJECTED,
         "startedAt": 10**13,
         "stoppedAt": 10**13,
+        "reason": '"' * REASON_CHARS_MAX,
         "answer": {"by": '"' * ANSWER_BY_CHARS, "comment": '"' * ANSWER_COMMENT_CHARS},
     }
 
