@@ -34,7 +34,7 @@ from longjob.stack.application import load_application
 from longjob.stack.approvals import answer
 from longjob.stack.deployed import AwsError
 from longjob.stack.local import LocalStack
-from tests.conftest import VENV_BIN
+from tests.conftest import ROOT, VENV_BIN
 
 from .conftest import job_summary, scratch, stage
 
@@ -342,3 +342,31 @@ def test_run_asks_on_the_terminal_until_the_timeout(project: Path, tmp_path: Pat
     assert code == 1, output
     assert "[approve] no answer within 2s" in output
     assert "job gate-quiet: TIMED_OUT" in output
+
+
+def test_the_guarded_prune_example_on_postgresql(project: Path) -> None:
+    """jobs/examples/guarded-prune.json against this machine's PostgreSQL: the backup and
+    the report run, the prune waits for its approval; the roles need what they are granted
+    (Notify writes the request, the state machine spends it) and nothing is refused."""
+    document = json.loads((ROOT / "jobs" / "examples" / "guarded-prune.json").read_text())
+    application = load_application(project, {"RetryDelaySeconds": "1"})
+    for approve, status in ((False, "REJECTED"), (True, "SUCCEEDED")):
+        with LocalStack(application, ProcessLauncher(project), 2.0) as local:
+            arn, name = start(local, document)
+            pending(local, name, seconds=120)
+            answer(local.aws, local.stack, arn, approve)  # type: ignore[arg-type]
+            _result, summary, _text, _logs, _history = finish(local, arn)
+            report = {row["role"]: row for row in local.iam_report() or []}
+            left = local.aws.dynamodb.get_item(  # type: ignore[union-attr]
+                TableName=local.stack.lock_table,  # type: ignore[union-attr]
+                Key={"job": {"S": approval_key(name)}},
+            ).get("Item")
+        assert summary["status"] == status, summary
+        gate, prune = ("APPROVED", "SUCCEEDED") if approve else ("REJECTED", "SKIPPED")
+        assert statuses(summary) == ["SUCCEEDED", "SUCCEEDED", gate, prune]
+        assert {row["role"]: row["denied"] for row in report.values()} == {r: [] for r in report}
+        used = {row["action"] for row in report["longjob-local-NotifyFunctionRole"]["used"]}
+        assert "dynamodb:PutItem" in used
+        # Check answer spends an approval's item; a rejected one's token is spent by the
+        # rejection, and the item expires (TTL) a day after the wait.
+        assert (left is None) is approve
