@@ -301,6 +301,9 @@ def test_approve_answers_a_waiting_run_and_watch_shows_how(stack, tmp_path: Path
     name = arn.rsplit(":", 1)[-1]
     thread, seen = follow_in_background(stack, arn)
     wait_for_request(stack, name)
+    waiting = longjob("status", name, "--stack", STACK)
+    assert "go-ahead: waiting for approval: Purge the old rows?" in waiting.output
+    assert f"go-ahead:   longjob approve {name} --stack {STACK}" in waiting.output
     answered = longjob("approve", name, "--stack", STACK, "--comment", "rows checked")
     assert answered.exit_code == 0, answered.output
     assert answered.output == (

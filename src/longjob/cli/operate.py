@@ -36,6 +36,7 @@ from longjob.cli.options import (
     valid_document,
 )
 from longjob.errors import UserError
+from longjob.report.approvals import GateReader, gate_lines
 from longjob.report.history import Attempt, HistoryReader, fetch_history, job_of, summary_of
 from longjob.report.map_runs import MapRunProgress
 from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors
@@ -314,6 +315,11 @@ def status(aws: Aws, stack: Stack, execution: str, as_json: bool) -> None:
         progress.feed(list(reader.events.values()))  # the history _attempts read
         for name, line in progress.poll():
             click.echo(f"{name}: {line}")
+        gates = GateReader()
+        gates.feed(list(reader.events.values()))
+        if gates.open is not None and description["status"] == "RUNNING":
+            for line in gate_lines(gates.open, description["name"], stack.name):
+                click.echo(f"{gates.open.stage}: {line}")
 
 
 @aws_errors
