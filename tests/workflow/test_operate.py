@@ -338,6 +338,14 @@ def test_approve_reject_ends_the_run_rejected(stack, tmp_path: Path) -> None:
     assert f"job ops-reject: REJECTED ({name})" in watched.output
     history = longjob("history", "--stack", STACK, "--job", "ops-reject")
     assert re.search(rf"{name} +ops-reject +REJECTED ", history.output)
+    # A rejected run redrives from its approval stage, which asks again.
+    redriven = longjob("redrive", name, "--stack", STACK)
+    assert redriven.exit_code == 0, redriven.output
+    assert "resuming ops-reject from stage go-ahead (2 of 3 stages)" in redriven.output
+    again = redriven.output.split("started ")[1].split()[0].rsplit(":", 1)[-1]
+    wait_for_request(stack, again)
+    assert longjob("approve", again, "--stack", STACK).exit_code == 0
+    assert longjob("watch", again, "--stack", STACK, "--poll", "0.2").exit_code == 0
     bad = longjob("approve", name, "--stack", STACK, "--comment", "x" * 501)
     assert bad.exit_code == 2
     assert "--comment" in bad.output
