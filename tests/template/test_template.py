@@ -189,9 +189,10 @@ def test_the_job_lock_is_taken_by_prepare_job_and_released_by_the_workflow_only(
     table = full.get_att("JobLockTable", "Arn")
     prepare = full.policy_statements("PrepareJobFunctionRole")
     machine = full.policy_statements("StateMachineRole")
+    lock_item = {"dynamodb:LeadingKeys": ["nightly"]}
     for action in ("dynamodb:PutItem", "dynamodb:GetItem"):
-        assert allows(prepare, action, table), action
-        assert not allows(prepare, action, table + "-other"), action
+        assert allows(prepare, action, table, lock_item), action
+        assert not allows(prepare, action, table + "-other", lock_item), action
     assert not allows(prepare, "dynamodb:DeleteItem", table)
     assert not allows(prepare, "states:ListExecutions", full.ref("JobStateMachine"))
     assert allows(machine, "dynamodb:DeleteItem", table)
@@ -206,6 +207,32 @@ def test_the_job_lock_is_taken_by_prepare_job_and_released_by_the_workflow_only(
         if "LOCK_TABLE" in f["Properties"].get("Environment", {}).get("Variables", {})
     )
     assert prepare_env["LOCK_TABLE"] == full.ref("JobLockTable")
+
+
+def test_approval_items_are_written_by_notify_and_spent_by_the_workflow_only(
+    full: DeployedTemplate,
+) -> None:
+    """An approval's token and key (lock-table items approval/<execution>): Notify may write
+    them and nothing else of the table; prepare_job, which reads every document, may neither
+    read nor write them; the state machine deletes them (Check answer)."""
+    table = full.get_att("JobLockTable", "Arn")
+    approval = {"dynamodb:LeadingKeys": ["approval/nightly-20261201"]}
+    lock = {"dynamodb:LeadingKeys": ["nightly"]}
+    notify = full.policy_statements("NotifyFunctionRole")
+    prepare = full.policy_statements("PrepareJobFunctionRole")
+    machine = full.policy_statements("StateMachineRole")
+    assert allows(notify, "dynamodb:PutItem", table, approval)
+    assert not allows(notify, "dynamodb:PutItem", table, lock)
+    assert not allows(notify, "dynamodb:GetItem", table, approval)
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem"):
+        assert not allows(prepare, action, table, approval), action
+    assert allows(machine, "dynamodb:DeleteItem", table, approval)
+    for role in ("TaskRole", "TaskExecutionRole", "StageResultsFunctionRole"):
+        statements = full.policy_statements(role)
+        assert not any(
+            allows(statements, action, table, approval)
+            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+        ), role
 
 
 def test_skipped_runs_raise_an_alarm(full: DeployedTemplate) -> None:

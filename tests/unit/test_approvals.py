@@ -4,7 +4,7 @@ the answer records the workflow keeps (their largest size is the quota guard's).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -127,11 +127,9 @@ def test_the_request_stores_the_token_and_sends_the_question_without_it() -> Non
         "Approvers: the DBA on call",
     ]
     assert "Answer by 2026-12-01 11:00 UTC (in 2h00m00s)" in message.text
-    assert "  longjob approve nightly-20261201 --stack prod-jobs" in message.text
-    assert (
-        '  longjob approve nightly-20261201 --stack prod-jobs --reject --comment "why"'
-        in message.text
-    )
+    command = "longjob approve nightly-20261201 --stage go --stack prod-jobs"
+    assert f"  {command}\n" in message.text
+    assert f'  {command} --reject --comment "why"\n' in message.text
     assert "count  SUCCEEDED" in message.text
     for secret in (event["approval"]["token"], item["answerKey"]["S"]):
         assert secret not in message.text + message.webhook_text + message.subject
@@ -233,3 +231,56 @@ def test_the_report_says_who_answered_or_why_nobody_did() -> None:
         "",
         "go: no answer within 60 s",
     ]
+
+
+def test_an_answer_that_cannot_be_checked_fails_the_stage_saying_so() -> None:
+    refused, broken = STATES["Check answer"]["Catch"]
+    assert refused["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    answer = {"key": "k", "by": "arn:aws:iam::1:user/a", "comment": "ok"}
+    record = evaluate(
+        broken["Assign"]["results"],
+        results=[],
+        stage=STAGE,
+        answer=answer,
+        states={"errorOutput": {"Error": "DynamoDB.AmazonDynamoDBException"}},
+    )[0]
+    assert record["status"] == "FAILED"
+    assert record["reason"] == "the answer could not be checked: DynamoDB.AmazonDynamoDBException"
+    assert record["answer"] == {"by": "arn:aws:iam::1:user/a", "comment": "ok"}
+
+
+def scheduled(event_id: int, when: datetime) -> dict[str, Any]:
+    payload = {"Payload": {"approval": {**request_event()["approval"]}}}
+    return {
+        "id": event_id,
+        "type": "TaskScheduled",
+        "timestamp": when,
+        "taskScheduledEventDetails": {"parameters": json.dumps(payload)},
+    }
+
+
+def test_a_watcher_reports_an_open_gate_once_and_in_utc() -> None:
+    from longjob.report.approvals import GateReader, gate_lines
+
+    entered = {
+        "id": 1,
+        "type": "TaskStateEntered",
+        "stateEnteredEventDetails": {"name": "Ask approval"},
+    }
+    exited = {
+        "id": 4,
+        "type": "TaskStateExited",
+        "stateExitedEventDetails": {"name": "Ask approval"},
+    }
+    new_york = datetime(2026, 12, 1, 4, 0, tzinfo=timezone(timedelta(hours=-5)))  # 09:00 UTC
+    reader = GateReader()
+    [gate] = reader.feed([entered, scheduled(2, new_york)])
+    assert reader.feed([scheduled(3, new_york)]) == []  # a retry's request: the same gate
+    lines = gate_lines(gate, "nightly-20261201", "prod")
+    assert lines[0] == "waiting for approval: Drop the old partitions? They are 40 GB."
+    assert lines[2].startswith("answer by 2026-12-01 11:00:00 UTC (in ")
+    assert lines[3] == "  longjob approve nightly-20261201 --stage go --stack prod"
+    assert reader.feed([exited]) == []
+    assert reader.open is None
+    # A gate that opened and closed between two reads is not reported as waiting.
+    assert GateReader().feed([entered, scheduled(2, new_york), exited]) == []

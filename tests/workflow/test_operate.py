@@ -303,8 +303,13 @@ def test_approve_answers_a_waiting_run_and_watch_shows_how(stack, tmp_path: Path
     wait_for_request(stack, name)
     waiting = longjob("status", name, "--stack", STACK)
     assert "go-ahead: waiting for approval: Purge the old rows?" in waiting.output
-    assert f"go-ahead:   longjob approve {name} --stack {STACK}" in waiting.output
-    answered = longjob("approve", name, "--stack", STACK, "--comment", "rows checked")
+    assert f"go-ahead:   longjob approve {name} --stage go-ahead --stack {STACK}" in waiting.output
+    wrong = longjob("approve", name, "--stack", STACK, "--stage", "check")
+    assert wrong.exit_code == 1
+    assert f"longjob: {name} waits for an approval at stage go-ahead, not check" in wrong.output
+    answered = longjob(
+        "approve", name, "--stack", STACK, "--stage", "go-ahead", "--comment", "rows checked"
+    )
     assert answered.exit_code == 0, answered.output
     assert answered.output == (
         f"approved stage go-ahead of {name} as arn:aws:sts::123456789012:user/moto\n"
@@ -313,8 +318,9 @@ def test_approve_answers_a_waiting_run_and_watch_shows_how(stack, tmp_path: Path
     assert seen["code"] == 0, seen["lines"]
     lines = seen["lines"]
     assert "[go-ahead] waiting for approval: Purge the old rows?" in lines
-    assert f"[go-ahead]   longjob approve {name} --stack {STACK}" in lines
-    assert f'[go-ahead]   longjob approve {name} --stack {STACK} --reject --comment "why"' in lines
+    command = f"longjob approve {name} --stage go-ahead --stack {STACK}"
+    assert f"[go-ahead]   {command}" in lines
+    assert f'[go-ahead]   {command} --reject --comment "why"' in lines
     assert any(line.startswith("[go-ahead] answer by ") for line in lines)
     status = longjob("status", name, "--stack", STACK)
     assert (
@@ -350,6 +356,38 @@ def test_approve_reject_ends_the_run_rejected(stack, tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "--comment" in bad.output
     assert "at most 500 characters" in bad.output
+
+
+def test_redrive_asks_again_the_approval_before_the_failed_stage(stack, tmp_path: Path) -> None:
+    """The answer was given for the failed run: its redrive asks before the failed stage
+    again, without running the stages before it."""
+    counter = tmp_path / "count"
+    job = write(
+        tmp_path / "flaky-after-approval.json",
+        {
+            "job": "ops-reask",
+            "stages": [
+                bash("check", "exit.sh", env={"EXIT_CODE": "0"}),
+                {"name": "go-ahead", "approval": {"message": "Purge?"}},
+                bash("purge", "flaky.sh", env={"COUNTER": str(counter), "PASS_ON": "2"}),
+            ],
+        },
+    )
+    name = longjob("start", job, "--stack", STACK).output.split()[1].rsplit(":", 1)[-1]
+    wait_for_request(stack, name)
+    assert longjob("approve", name, "--stack", STACK).exit_code == 0
+    assert longjob("watch", name, "--stack", STACK, "--poll", "0.2").exit_code == 1
+    redriven = longjob("redrive", name, "--stack", STACK)
+    assert "resuming ops-reask from stage purge (1 of 3 stages, asking go-ahead again first)" in (
+        redriven.output
+    )
+    again = redriven.output.split("started ")[1].split()[0].rsplit(":", 1)[-1]
+    wait_for_request(stack, again)
+    assert longjob("approve", again, "--stack", STACK, "--stage", "go-ahead").exit_code == 0
+    watched = longjob("watch", again, "--stack", STACK, "--poll", "0.2")
+    assert watched.exit_code == 0, watched.output
+    assert re.search(r"^go-ahead +APPROVED", watched.output, re.M)
+    assert "[check]" not in watched.output
 
 
 def test_approve_refuses_a_run_that_waits_for_nothing(stack, tmp_path: Path) -> None:

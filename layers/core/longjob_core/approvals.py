@@ -101,12 +101,12 @@ def rejection_cause(by: str, comment: str) -> str:
     return f"{by[:ANSWER_BY_CHARS]} {comment[:ANSWER_COMMENT_CHARS]}".rstrip()
 
 
-def answer_commands(execution: str, stack: str | None) -> list[str]:
+def answer_commands(execution: str, stage: str, stack: str | None) -> list[str]:
+    """The commands that answer a stage (--stage: an answer never reaches a later stage
+    that its approver has not seen)."""
     where = f" --stack {stack}" if stack else ""
-    return [
-        f"longjob approve {execution}{where}",
-        f'longjob approve {execution}{where} --reject --comment "why"',
-    ]
+    command = f"longjob approve {execution} --stage {stage}{where}"
+    return [command, f'{command} --reject --comment "why"']
 
 
 def request_subject(summary: dict[str, Any], request: Request) -> str:
@@ -133,7 +133,7 @@ def request_body(
         f"Answer by {deadline} (in {human_duration(request.timeout_seconds)}); without an "
         "answer the run ends TIMED_OUT.",
         "To approve, or to reject:",
-        *(f"  {command}" for command in answer_commands(request.execution, stack)),
+        *(f"  {command}" for command in answer_commands(request.execution, request.stage, stack)),
     ]
     stages = summary.get("stages") or []
     if stages:

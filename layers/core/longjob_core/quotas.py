@@ -66,10 +66,12 @@ EVENTS_TASK_FAILED = 2
 # MapRunFailed, MapStateSucceeded or MapStateFailed, MapStateExited) and "Read stage results"
 # (5, and 3 per in-place retry of 3).
 EVENTS_PER_WIDE_STAGE = 2 + 2 + 2 + 6 + 5 + 3 * 3
-# An approval stage: "Next stage?" (2) and "Ask approval" (TaskStateEntered, TaskScheduled,
+# An approval stage: "Next stage?" (2), "Ask approval" (TaskStateEntered, TaskScheduled,
 # TaskStarted, TaskSubmitted, TaskSucceeded, TaskFailed or TaskTimedOut, TaskStateExited;
-# 3 per in-place retry of the request's Lambda, at most 3).
-EVENTS_PER_APPROVAL = 2 + 6 + 3 * 3
+# 3 per in-place retry of the request's Lambda, at most 3) and "Check answer"
+# (TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded or TaskFailed,
+# TaskStateExited; 3 per in-place retry, at most 3).
+EVENTS_PER_APPROVAL = 2 + 6 + 3 * 3 + 5 + 3 * 3
 # One item's child execution: ExecutionStarted, its task's attempts (as above, without the
 # iteration events), "Task failed" (2), "Item failed" (FailStateEntered) and ExecutionFailed.
 EVENTS_PER_CHILD = 1 + 1 + 1

@@ -403,7 +403,8 @@ def stop(aws: Aws, stack: Stack, execution: str) -> None:
 @stack_options
 def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -> None:
     """Resume a failed run from its failed stage: a new run of the same document with the
-    stages from the first failed one on (the job's settings unchanged)."""
+    stages from the first failed one on (the job's settings unchanged). An approval given
+    before that stage is asked again first: it was given for the failed run."""
     description, _ = _attempts(aws, stack.execution_arn(execution))
     if description["status"] == "RUNNING":
         raise AwsError(f"{description['name']} is still running")
@@ -416,17 +417,22 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
             f"({(summary or {}).get('status', description['status'])})"
         )
     names = [s["name"] for s in document["stages"]]
+    start = names.index(failed)
+    # The last approval before the failed stage is asked again: the new run does what the
+    # earlier answer allowed, and its approver may see things differently now.
+    gate = next((s for s in reversed(document["stages"][:start]) if "approval" in s), None)
     # The failed run's checkpoints (its first run's, if it was a redrive itself): the stages
     # run again resume where their tasks stopped, unless a stage says resume: false.
     resumed = {
         **document,
         "checkpointsFrom": document.get("checkpointsFrom", description["name"]),
-        "stages": document["stages"][names.index(failed) :],
+        "stages": ([gate] if gate else []) + document["stages"][start:],
     }
     arn = start_run(aws, stack, resumed, None)
+    again = f", asking {gate['name']} again first" if gate else ""
     click.echo(
         f"resuming {document['job']} from stage {failed} "
-        f"({len(resumed['stages'])} of {len(names)} stages)"
+        f"({len(names) - start} of {len(names)} stages{again})"
     )
     announce(arn, console=aws.endpoint is None)  # a local stack has no console
     if follow:
@@ -445,16 +451,32 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
     default="",
     help=f"Why, kept in the run's summary (at most {ANSWER_COMMENT_CHARS} characters).",
 )
+@click.option(
+    "--stage",
+    default=None,
+    help="Answer only if the run waits at this stage (the request's commands name it): an "
+    "answer meant for one approval never reaches a later one.",
+)
 @stack_options
-def approve(aws: Aws, stack: Stack, execution: str, reject: bool, comment: str) -> None:
+def approve(
+    aws: Aws, stack: Stack, execution: str, reject: bool, comment: str, stage: str | None
+) -> None:
     """Answer the approval stage an execution (ARN or name) waits at: approve it, so the next
     stage starts, or --reject it. Who answered (your identity, from STS) and the comment go
     into the run's summary and notification."""
-    from longjob.stack.approvals import answer, comment_problem
+    from longjob.stack.approvals import APPROVE_WAIT_SECONDS, answer, comment_problem
 
     problem = comment_problem(comment)
     if problem:
         raise click.BadParameter(problem, param_hint="--comment")
-    answered = answer(aws, stack, stack.execution_arn(execution), not reject, comment)
+    answered = answer(
+        aws,
+        stack,
+        stack.execution_arn(execution),
+        not reject,
+        comment,
+        wait_seconds=APPROVE_WAIT_SECONDS,
+        stage=stage,
+    )
     verb = "approved" if answered.approved else "rejected"
     click.echo(f"{verb} stage {answered.stage} of {answered.execution} as {answered.by}")

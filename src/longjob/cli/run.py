@@ -188,6 +188,10 @@ def run(
     if definition_path is not None and decision is not None:
         raise click.UsageError("--approve and --reject go with a job run")
     gates = [s["name"] for s in (document or {}).get("stages", []) if "approval" in s]
+    if document is not None and decision is not None and not gates:
+        say_on_stderr(
+            f"warning: --{'approve' if decision else 'reject'}: this job has no approval stage"
+        )
     if gates and decision is None and not sys.stdin.isatty():
         raise click.UsageError(
             f"stage {gates[0]} asks for an approval and there is no terminal to ask on: "
@@ -392,14 +396,28 @@ def gate_answerer(
             say_line(f"[{gate.stage}] no answer within {gate.timeout_seconds}s")
             return
         try:
-            answered = answer(aws, stack, arn, approve, comment, REQUEST_WAIT_SECONDS)
+            answered = answer(aws, stack, arn, approve, comment, REQUEST_WAIT_SECONDS, gate.stage)
         except AwsError as error:
             say_line(f"[{gate.stage}] {error}")
+            if decision is not None:
+                # --approve/--reject promised an answer: a run must not wait a day instead.
+                stop_unanswered(aws, arn, str(error))
             return
         verb = "approved" if answered.approved else "rejected"
         say_line(f"[{gate.stage}] {verb} as {answered.by}")
 
     return on_gate
+
+
+def stop_unanswered(aws: Any, arn: str, why: str) -> None:
+    """Stops a run still waiting for the answer it could not be given."""
+    from botocore.exceptions import ClientError
+
+    try:
+        if aws.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            aws.sfn.stop_execution(executionArn=arn, error="longjob.NotAnswered", cause=why[:1000])
+    except ClientError:
+        pass  # it ended meanwhile: nothing waits
 
 
 def ask(prompt: str, seconds: float) -> bool | None:

@@ -65,7 +65,8 @@ class GateReader:
                 if gate is not None:
                     self.open = gate
                     opened.append(gate)
-        return opened
+        # Only the gate still open: one that opened and closed in this batch is history.
+        return [gate for gate in opened if gate is self.open]
 
 
 def _gate_of(event: dict[str, Any]) -> Gate | None:
@@ -92,8 +93,8 @@ def gate_lines(gate: Gate, execution: str, stack: str | None) -> list[str]:
     if gate.approvers:
         lines.append(f"approvers: {clean(gate.approvers)}")
     lines.append(
-        f"answer by {gate.deadline.strftime('%Y-%m-%d %H:%M:%S UTC')} "
+        f"answer by {gate.deadline.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} "
         f"(in {human_duration(gate.remaining_seconds())}), with:"
     )
-    lines += [f"  {command}" for command in answer_commands(execution, stack)]
+    lines += [f"  {command}" for command in answer_commands(execution, gate.stage, stack)]
     return lines

@@ -19,9 +19,11 @@ from longjob_core.contract import ANSWER_COMMENT_CHARS, REJECTED_ERROR, approval
 
 from longjob.stack.deployed import Aws, AwsError, Stack, aws_errors
 
-# A request is stored a moment after the run reaches the stage: a local run's prompt (and
-# an approver quicker than the notification) waits this long for it.
+# A request is stored a moment after the run reaches the stage: a local run's prompt waits
+# this long for it, and `longjob approve` (whose user may have seen `watch` print the
+# command before Notify stored the request) this long.
 REQUEST_WAIT_SECONDS = 10.0
+APPROVE_WAIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,11 @@ def answer(
     approve: bool,
     comment: str = "",
     wait_seconds: float = 0.0,
+    stage: str | None = None,
 ) -> Answer:
-    """Answers the approval ``execution_arn`` waits for; raises AwsError (one line) when it
-    waits for none, or the answer came too late."""
+    """Answers the approval ``execution_arn`` waits for (at ``stage``, when given); raises
+    AwsError (one line) when it waits for none or at another stage, or the answer came too
+    late."""
     if not stack.lock_table:
         raise AwsError(
             f"stack {stack.name} has no output LockTableName: deploy this version of the "
@@ -72,6 +76,8 @@ def answer(
         pending = _pending(aws, stack, name)
     if pending is None or pending.execution_arn != execution_arn:
         raise AwsError(f"{name} is not waiting for an approval")
+    if stage is not None and pending.stage != stage:
+        raise AwsError(f"{name} waits for an approval at stage {pending.stage}, not {stage}")
     by = aws.sts.get_caller_identity()["Arn"]
     try:
         if approve:
