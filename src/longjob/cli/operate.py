@@ -419,8 +419,10 @@ def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -
     names = [s["name"] for s in document["stages"]]
     start = names.index(failed)
     # The last approval before the failed stage is asked again: the new run does what the
-    # earlier answer allowed, and its approver may see things differently now.
-    gate = next((s for s in reversed(document["stages"][:start]) if "approval" in s), None)
+    # earlier answer allowed, and its approver may see things differently now. (A rejected
+    # run starts at its approval stage, which asks anyway.)
+    earlier = [] if "approval" in document["stages"][start] else document["stages"][:start]
+    gate = next((s for s in reversed(earlier) if "approval" in s), None)
     # The failed run's checkpoints (its first run's, if it was a redrive itself): the stages
     # run again resume where their tasks stopped, unless a stage says resume: false.
     resumed = {
