@@ -31,10 +31,10 @@ def test_validate_lists_every_problem_with_its_pointer(tmp_path: Path) -> None:
     result = longjob("validate", bad, HELLO, cwd=ROOT)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"{bad}: /stages/0/retires: unknown field (allowed: always, capacity, cpu, env, "
-        "failFast, forEach, forEachFrom, maxConcurrency, memory, name, onFailure, resume, retries, "
-        "retryOn, run, timeoutSeconds, toleratedFailureCount, toleratedFailurePercentage); did "
-        "you mean 'retries'?",
+        f"{bad}: /stages/0/retires: unknown field (allowed: always, approval, capacity, cpu, "
+        "env, failFast, forEach, forEachFrom, maxConcurrency, memory, name, onFailure, resume, "
+        "retries, retryOn, run, timeoutSeconds, toleratedFailureCount, "
+        "toleratedFailurePercentage); did you mean 'retries'?",
         f"{bad}: /stages/0/run/1: must be a relative path inside the scripts folder (no '..', "
         "no leading '/' or '-')",
     ]
