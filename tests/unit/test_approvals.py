@@ -202,7 +202,7 @@ def test_the_answers_the_workflow_keeps_are_bounded_and_printable() -> None:
     assert forged["answer"] == {"by": "x" * 256, "comment": ""}
     # A rejection without a cause, or with only an ARN.
     for cause, expected in (
-        (None, {"by": "", "comment": ""}),
+        (None, {"by": "?", "comment": ""}),
         ("arn:x", {"by": "arn:x", "comment": ""}),
     ):
         record = evaluate(
@@ -284,3 +284,44 @@ def test_a_watcher_reports_an_open_gate_once_and_in_utc() -> None:
     assert reader.open is None
     # A gate that opened and closed between two reads is not reported as waiting.
     assert GateReader().feed([entered, scheduled(2, new_york), exited]) == []
+
+
+class History:
+    """A Step Functions client that knows one execution's history and records stops."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.stopped: list[dict[str, Any]] = []
+
+    def get_paginator(self, _name: str) -> Any:
+        events = self.events
+
+        class Pages:
+            def paginate(self, **_kwargs: Any) -> list[dict[str, Any]]:
+                return [{"events": events}]
+
+        return Pages()
+
+    def stop_execution(self, **kwargs: Any) -> None:
+        self.stopped.append(kwargs)
+
+
+def test_an_unanswered_run_is_stopped_only_while_it_still_waits_at_the_stage() -> None:
+    """`run --approve` that could not answer stops the run waiting at that stage, never a
+    run that has left it (its request failed, or it timed out): that one ends by itself."""
+    from longjob.cli.run import stop_unanswered
+
+    ask = {"name": "Ask approval"}
+    when = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    waiting = [
+        {"id": 1, "type": "TaskStateEntered", "stateEnteredEventDetails": ask},
+        scheduled(2, when),
+    ]
+    left = [*waiting, {"id": 3, "type": "TaskStateExited", "stateExitedEventDetails": ask}]
+    for events, stopped in ((waiting, 1), (left, 0)):
+        sfn = History(events)
+        stop_unanswered(type("Aws", (), {"sfn": sfn})(), "arn:run", "go", "not waiting")
+        assert len(sfn.stopped) == stopped
+    sfn = History(waiting)
+    stop_unanswered(type("Aws", (), {"sfn": sfn})(), "arn:run", "another", "not waiting")
+    assert sfn.stopped == []

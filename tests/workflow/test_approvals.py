@@ -262,6 +262,28 @@ def test_a_request_that_cannot_be_stored_fails_the_stage(project: Path, tmp_path
     assert result.notifications[-1].subject == "[longjob] gate-refused FAILED: approve failed"
 
 
+def test_run_approve_leaves_a_run_whose_request_failed_to_end_by_itself(
+    project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """--approve cannot answer a request that was never stored; the run has already left
+    the stage (FAILED), so it is not stopped: its `always` stage and its summary still come."""
+    copy = scratch(
+        project,
+        tmp_path,
+        (
+            'StringLike:\n                  dynamodb:LeadingKeys: ["approval/*"]',
+            'StringLike:\n                  dynamodb:LeadingKeys: ["locks/*"]',
+        ),
+    )
+    monkeypatch.chdir(copy)
+    job = write_job(tmp_path, gated("gate-run-refused"))
+    result = CliRunner().invoke(main, ["run", job, "--approve"], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^report +SUCCEEDED ", result.output, re.M)
+    assert "approve: the approval request failed: " in result.output
+    assert "job gate-run-refused: FAILED" in result.output
+
+
 # --- `longjob run` --------------------------------------------------------------------------
 
 

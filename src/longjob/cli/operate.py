@@ -403,8 +403,8 @@ def stop(aws: Aws, stack: Stack, execution: str) -> None:
 @stack_options
 def redrive(aws: Aws, stack: Stack, execution: str, follow: bool, poll: float) -> None:
     """Resume a failed run from its failed stage: a new run of the same document with the
-    stages from the first failed one on (the job's settings unchanged). An approval given
-    before that stage is asked again first: it was given for the failed run."""
+    stages from the first failed one on (the job's settings unchanged). The last approval
+    stage before it is asked again first: its answer was given for the failed run."""
     description, _ = _attempts(aws, stack.execution_arn(execution))
     if description["status"] == "RUNNING":
         raise AwsError(f"{description['name']} is still running")

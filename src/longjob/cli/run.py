@@ -401,7 +401,7 @@ def gate_answerer(
             say_line(f"[{gate.stage}] {error}")
             if decision is not None:
                 # --approve/--reject promised an answer: a run must not wait a day instead.
-                stop_unanswered(aws, arn, str(error))
+                stop_unanswered(aws, arn, gate.stage, str(error))
             return
         verb = "approved" if answered.approved else "rejected"
         say_line(f"[{gate.stage}] {verb} as {answered.by}")
@@ -409,12 +409,18 @@ def gate_answerer(
     return on_gate
 
 
-def stop_unanswered(aws: Any, arn: str, why: str) -> None:
-    """Stops a run still waiting for the answer it could not be given."""
+def stop_unanswered(aws: Any, arn: str, stage: str, why: str) -> None:
+    """Stops a run that still waits at ``stage`` for the answer it could not be given; a run
+    that has left the stage (its request failed, or it timed out) goes on to its end."""
     from botocore.exceptions import ClientError
 
+    from longjob.report.approvals import GateReader
+    from longjob.report.history import fetch_history
+
     try:
-        if aws.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        gates = GateReader()
+        gates.feed(fetch_history(aws.sfn, arn))
+        if gates.open is not None and gates.open.stage == stage:
             aws.sfn.stop_execution(executionArn=arn, error="longjob.NotAnswered", cause=why[:1000])
     except ClientError:
         pass  # it ended meanwhile: nothing waits
