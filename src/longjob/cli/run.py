@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 from longjob_core.contract import EXIT_FAILED, EXIT_SUCCEEDED
-from longjob_core.summary import align, clean, exit_text, human_duration
+from longjob_core.summary import align, exit_text, human_duration
 
 from longjob.cli.options import (
     function_option,
@@ -379,13 +379,13 @@ def gate_answerer(
 ) -> Callable[[Gate], None]:
     """Answers a local run's approval stages: with ``decision``, or by asking on the terminal
     until the stage's timeout (no answer: the stage times out, as on AWS)."""
+    from longjob.report.approvals import question_lines
     from longjob.stack.approvals import REQUEST_WAIT_SECONDS, answer
     from longjob.stack.deployed import AwsError
 
     def on_gate(gate: Gate) -> None:
-        say_line(f"[{gate.stage}] waiting for approval: {clean(gate.message)}")
-        if gate.approvers:
-            say_line(f"[{gate.stage}] approvers: {clean(gate.approvers)}")
+        for line in question_lines(gate):
+            say_line(f"[{gate.stage}] {line}")
         if decision is None:
             approve = ask(f"[{gate.stage}] approve? [y/N] ", gate.remaining_seconds())
             comment = "answered at the terminal (longjob run)"

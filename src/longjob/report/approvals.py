@@ -86,12 +86,18 @@ def _gate_of(event: dict[str, Any]) -> Gate | None:
         return None
 
 
-def gate_lines(gate: Gate, execution: str, stack: str | None) -> list[str]:
-    """What `watch` prints when the run starts waiting: the question, who, by when, and
-    the commands that answer it."""
+def question_lines(gate: Gate) -> list[str]:
+    """The question and who should answer it, as every watcher prints them."""
     lines = [f"waiting for approval: {clean(gate.message)}"]
     if gate.approvers:
         lines.append(f"approvers: {clean(gate.approvers)}")
+    return lines
+
+
+def gate_lines(gate: Gate, execution: str, stack: str | None) -> list[str]:
+    """What `watch` prints when the run starts waiting: the question, who, by when, and
+    the commands that answer it."""
+    lines = question_lines(gate)
     lines.append(
         f"answer by {gate.deadline.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')} "
         f"(in {human_duration(gate.remaining_seconds())}), with:"
